@@ -1,0 +1,278 @@
+// The answer algorithm as a sequence of named steps, each returning an AnswerState.
+#include "server/answer.hpp"
+
+#include <array>
+#include <cstring>
+
+#include "zone/wire/types.hpp"
+
+namespace apexd::server {
+
+using wire::NameBuf;
+using wire::NameView;
+using wire::Section;
+namespace rrtype = wire::rrtype;
+using zone::Node;
+using zone::RRset;
+
+namespace {
+
+constexpr size_t max_written = 64;  // RRsets remembered for duplicate checks and additionals
+
+struct Written {
+  NameBuf owner;
+  uint16_t type;
+  const RRset* rrset;  // nullptr for a synthesized CNAME
+  Section section;
+};
+
+class Answerer {
+ public:
+  Answerer(const zone::Zone& z, const wire::Query& q, wire::PacketWriter& w) : z_(z), q_(q), w_(w) {
+    sname_.assign(q.qname.view());
+  }
+
+  AnswerResult run() {
+    AnswerState state = solve_name(false);
+    bool aa = state != AnswerState::delegation;  // decided before following the chain
+    while (state == AnswerState::follow) state = solve_name(true);
+    if (state != AnswerState::truncated) state = solve_authority(state);
+    if (state != AnswerState::truncated) state = solve_additional(state);
+    return {state, rcode_, aa};
+  }
+
+ private:
+  // --- answer section -------------------------------------------------------------------
+
+  AnswerState solve_name(bool following) {
+    NameBuf lower;
+    wire::name_to_lower(sname_.view(), lower.data.data());
+    lower.len = sname_.len;
+    // A CNAME/DNAME target outside this zone ends the chain (other zones are not consulted).
+    if (following && !wire::name_is_subdomain(lower.view(), z_.origin())) return AnswerState::hit;
+    zone::Lookup l = z_.lookup(lower.view());
+    if (l.node) {
+      node_ = l.node;
+      return name_found();
+    }
+    node_ = nullptr;
+    encloser_ = l.encloser;
+    return name_not_found();
+  }
+
+  AnswerState name_found() {
+    uint16_t qtype = q_.qtype;
+    // DS at a cut is answered from the parent side; anything else at or below a cut is a referral.
+    if (((node_->flags & zone::node_delegation) && qtype != rrtype::DS) || (node_->flags & zone::node_nonauth))
+      return AnswerState::delegation;
+    if (z_.rrset(*node_, rrtype::CNAME) && qtype != rrtype::CNAME && qtype != rrtype::RRSIG &&
+        qtype != rrtype::NSEC && qtype != rrtype::ANY)
+      return follow(rrtype::CNAME);
+    const RRset* set = nullptr;
+    if (qtype == rrtype::ANY) {
+      // RFC 8482 §4.1: answer ANY with one RRset of the name, as Knot does.
+      auto sets = z_.rrsets(*node_);
+      if (!sets.empty()) set = &sets[0];
+    } else if (qtype != rrtype::RRSIG) {
+      set = z_.rrset(*node_, qtype);
+    }
+    if (!set) return AnswerState::nodata;
+    if (!put_rrset(Section::answer, sname_.view(), *set, set->ttl)) return truncate();
+    return AnswerState::hit;
+  }
+
+  AnswerState name_not_found() {
+    // RFC 4592 §3.3.1: the source of synthesis is the closest encloser's `*` child.
+    if (const Node* wc = z_.wildcard_child(*encloser_)) {
+      node_ = wc;
+      AnswerState s = name_found();
+      visit_wildcard(wc);
+      return s;
+    }
+    // RFC 6672 §3.2: a DNAME at an authoritative closest encloser rewrites the name.
+    bool encloser_auth = !(encloser_->flags & (zone::node_nonauth | zone::node_delegation));
+    if (encloser_auth && z_.rrset(*encloser_, rrtype::DNAME)) {
+      node_ = encloser_;
+      return follow(rrtype::DNAME);
+    }
+    const Node* n = encloser_;
+    while (n->rrset_count == 0 || (n->flags & zone::node_nonauth)) n = z_.parent(*n);
+    if (n->flags & zone::node_delegation) {
+      node_ = n;
+      return AnswerState::delegation;
+    }
+    return AnswerState::miss;
+  }
+
+  AnswerState follow(uint16_t type) {
+    if (++chain_ > max_cname_chain) {
+      node_ = nullptr;
+      return AnswerState::hit;
+    }
+    const Node* link = node_;
+    const RRset& set = *z_.rrset(*link, type);
+    // A CNAME's owner is the current name (synthesized for a wildcard); a DNAME keeps its own.
+    NameView owner = type == rrtype::DNAME ? z_.name(*link) : sname_.view();
+    bool added = false;
+    if (!already_written(owner, type)) {
+      if (!put_rrset(Section::answer, owner, set, set.ttl)) return truncate();
+      added = true;
+    }
+    NameBuf target;
+    if (type == rrtype::DNAME) {
+      if (!synthesize_dname_target(*link, z_.rdata(set, 0), target)) {
+        rcode_ = wire::rcode::YXDOMAIN;  // RFC 6672 §2.2: the result would be too long
+        return AnswerState::hit;
+      }
+      if (!put_synthesized_cname(target, set.ttl)) return truncate();
+      if (q_.qtype == rrtype::CNAME) return AnswerState::hit;  // the synthesized CNAME answers it
+      added = true;
+    } else {
+      target.assign(z_.rdata(set, 0));
+    }
+    if (!added) {  // this CNAME is already in the answer: a loop
+      node_ = nullptr;
+      return AnswerState::hit;
+    }
+    if (wire::name_is_wildcard(z_.name(*link))) {
+      if (wildcard_visited(link)) {
+        node_ = nullptr;
+        return AnswerState::hit;
+      }
+      visit_wildcard(link);
+    }
+    sname_ = target;
+    return AnswerState::follow;
+  }
+
+  bool synthesize_dname_target(const Node& dname_node, std::span<const uint8_t> dname_target, NameBuf& out) {
+    NameView qn = sname_.view();
+    size_t keep = qn.size() - dname_node.name_len;  // labels of sname above the DNAME owner
+    if (keep + dname_target.size() > wire::max_name_length) return false;
+    std::memcpy(out.data.data(), qn.data(), keep);
+    std::memcpy(out.data.data() + keep, dname_target.data(), dname_target.size());
+    out.len = uint8_t(keep + dname_target.size());
+    return true;
+  }
+
+  bool put_synthesized_cname(const NameBuf& target, uint32_t ttl) {
+    if (!w_.put_rr(Section::answer, sname_.view(), rrtype::CNAME, wire::rrclass::IN, ttl, target.view()))
+      return false;
+    remember(sname_.view(), rrtype::CNAME, nullptr, Section::answer);
+    return true;
+  }
+
+  // --- authority section ----------------------------------------------------------------
+
+  AnswerState solve_authority(AnswerState state) {
+    switch (state) {
+      case AnswerState::miss:
+        rcode_ = wire::rcode::NXDOMAIN;
+        [[fallthrough]];
+      case AnswerState::nodata:
+        // RFC 2308 §3: SOA with TTL = min(SOA TTL, MINIMUM). Not fitting does not set TC.
+        if (!put_rrset(Section::authority, z_.origin(), z_.soa(), z_.negative_ttl()))
+          return AnswerState::truncated;
+        return state;
+      case AnswerState::delegation: {
+        const Node* cut = node_;
+        while (!(cut->flags & zone::node_delegation)) cut = z_.parent(*cut);
+        node_ = cut;
+        const RRset& ns = *z_.rrset(*cut, rrtype::NS);
+        if (!put_rrset(Section::authority, z_.name(*cut), ns, ns.ttl)) return truncate();
+        return state;
+      }
+      default:
+        return state;
+    }
+  }
+
+  // --- additional section ---------------------------------------------------------------
+
+  AnswerState solve_additional(AnswerState state) {
+    size_t count = nwritten_;  // additionals of additionals are not chased
+    for (size_t i = 0; i < count; ++i) {
+      const RRset* set = written_[i].rrset;
+      if (!set || set->additional_count == 0) continue;
+      for (const zone::Additional& a : z_.additionals(*set)) {
+        const Node* target = z_.node_at(a.node);
+        for (uint16_t type : {rrtype::A, rrtype::AAAA}) {
+          const RRset* glue = z_.rrset(*target, type);
+          if (!glue) continue;
+          NameView owner = z_.additional_name(a);
+          if (already_written(owner, type)) continue;
+          if (!put_rrset(Section::additional, owner, *glue, glue->ttl)) {
+            // RFC 9471 §3: missing required glue makes the referral truncated.
+            if (state == AnswerState::delegation && a.mandatory) return truncate();
+            continue;
+          }
+        }
+      }
+    }
+    return state;
+  }
+
+  // --- helpers --------------------------------------------------------------------------
+
+  bool put_rrset(Section s, NameView owner, const RRset& set, uint32_t ttl) {
+    wire::PacketWriter::Mark m = w_.mark();
+    for (size_t i = 0; i < set.rdata_count; ++i) {
+      if (!w_.put_rr(s, owner, set.type, wire::rrclass::IN, ttl, z_.rdata(set, i))) {
+        w_.rollback(m);  // an RRset goes in whole or not at all
+        return false;
+      }
+    }
+    remember(owner, set.type, &set, s);
+    return true;
+  }
+
+  AnswerState truncate() {
+    w_.set_tc();
+    return AnswerState::truncated;
+  }
+
+  void remember(NameView owner, uint16_t type, const RRset* set, Section s) {
+    if (nwritten_ == max_written) return;
+    Written& wr = written_[nwritten_++];
+    wr.owner.assign(owner);
+    wr.type = type;
+    wr.rrset = set;
+    wr.section = s;
+  }
+
+  bool already_written(NameView owner, uint16_t type) const {
+    for (size_t i = 0; i < nwritten_; ++i)
+      if (written_[i].type == type && wire::name_equal(written_[i].owner.view(), owner)) return true;
+    return false;
+  }
+
+  void visit_wildcard(const Node* n) {
+    if (!wildcard_visited(n) && nvisited_ < visited_.size()) visited_[nvisited_++] = n;
+  }
+  bool wildcard_visited(const Node* n) const {
+    for (size_t i = 0; i < nvisited_; ++i)
+      if (visited_[i] == n) return true;
+    return false;
+  }
+
+  const zone::Zone& z_;
+  const wire::Query& q_;
+  wire::PacketWriter& w_;
+  NameBuf sname_;
+  const Node* node_ = nullptr;
+  const Node* encloser_ = nullptr;
+  uint16_t rcode_ = wire::rcode::NOERROR;
+  int chain_ = 0;
+  std::array<Written, max_written> written_;
+  size_t nwritten_ = 0;
+  std::array<const Node*, max_cname_chain + 2> visited_{};
+  size_t nvisited_ = 0;
+};
+
+}  // namespace
+
+AnswerResult answer_from_zone(const zone::Zone& zone, const wire::Query& q, wire::PacketWriter& w) noexcept {
+  return Answerer(zone, q, w).run();
+}
+
+}  // namespace apexd::server

@@ -1,0 +1,193 @@
+// Config parsing with toml++: strict keys, typed values, file:line and key path in every error.
+#include "server/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <set>
+#include <toml++/toml.h>
+
+#include "zone/wire/name.hpp"
+
+namespace apexd::server {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& path, const toml::source_region& where, const std::string& key,
+                       const std::string& why) {
+  throw ConfigError(path + ":" + std::to_string(where.begin.line) + ": " + key + ": " + why);
+}
+
+void check_keys(const std::string& path, const toml::table& t, const std::string& prefix,
+                const std::set<std::string>& allowed) {
+  for (const auto& [k, v] : t) {
+    std::string key(k.str());
+    if (!allowed.count(key)) fail(path, v.source(), prefix + key, "unknown key");
+  }
+}
+
+const toml::table* table_at(const std::string& path, const toml::table& root, const char* name) {
+  const toml::node* n = root.get(name);
+  if (!n) return nullptr;
+  if (!n->is_table()) fail(path, n->source(), name, "must be a table");
+  return n->as_table();
+}
+
+std::string get_string(const std::string& path, const toml::node& n, const std::string& key) {
+  if (!n.is_string()) fail(path, n.source(), key, "must be a string");
+  return n.as_string()->get();
+}
+
+int64_t get_int(const std::string& path, const toml::node& n, const std::string& key, int64_t lo, int64_t hi) {
+  if (!n.is_integer()) fail(path, n.source(), key, "must be an integer");
+  int64_t v = n.as_integer()->get();
+  if (v < lo || v > hi) fail(path, n.source(), key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return v;
+}
+
+std::chrono::milliseconds get_duration(const std::string& path, const toml::node& n, const std::string& key) {
+  try {
+    if (n.is_integer()) return std::chrono::seconds(get_int(path, n, key, 0, 86400 * 365));
+    return parse_duration(get_string(path, n, key));
+  } catch (const std::invalid_argument& e) {
+    fail(path, n.source(), key, e.what());
+  }
+}
+
+void parse_server(const std::string& path, const toml::table& t, Config& c) {
+  check_keys(path, t, "server.", {"listen", "threads", "tcp_idle_timeout", "tcp_max_connections", "udp_payload"});
+  if (const toml::node* n = t.get("listen")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) fail(path, n->source(), "server.listen", "must be an array of \"address:port\" strings");
+    c.listen.clear();
+    for (size_t i = 0; i < arr->size(); ++i) {
+      const toml::node& e = *arr->get(i);
+      std::string key = "server.listen[" + std::to_string(i) + "]";
+      try {
+        c.listen.push_back(parse_listen(get_string(path, e, key)));
+      } catch (const std::invalid_argument& ex) {
+        fail(path, e.source(), key, ex.what());
+      }
+    }
+    if (c.listen.empty()) fail(path, n->source(), "server.listen", "needs at least one address");
+  }
+  if (const toml::node* n = t.get("threads")) c.threads = unsigned(get_int(path, *n, "server.threads", 0, 256));
+  if (const toml::node* n = t.get("tcp_idle_timeout")) c.tcp_idle_timeout = get_duration(path, *n, "server.tcp_idle_timeout");
+  if (const toml::node* n = t.get("tcp_max_connections"))
+    c.tcp_max_connections = unsigned(get_int(path, *n, "server.tcp_max_connections", 1, 1000000));
+  if (const toml::node* n = t.get("udp_payload")) c.udp_payload = uint16_t(get_int(path, *n, "server.udp_payload", 512, 4096));
+}
+
+void parse_log(const std::string& path, const toml::table& t, Config& c) {
+  check_keys(path, t, "log.", {"level"});
+  if (const toml::node* n = t.get("level")) {
+    c.log_level = get_string(path, *n, "log.level");
+    static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!levels.count(c.log_level))
+      fail(path, n->source(), "log.level", "must be one of trace, debug, info, warn, error, critical, off");
+  }
+}
+
+void parse_zones(const std::string& path, const toml::node& n, Config& c) {
+  const toml::array* arr = n.as_array();
+  if (!arr) fail(path, n.source(), "zone", "must be an array of tables ([[zone]])");
+  std::filesystem::path base = std::filesystem::path(path).parent_path();
+  std::set<std::string> seen;
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const toml::node& e = *arr->get(i);
+    std::string prefix = "zone[" + std::to_string(i) + "].";
+    const toml::table* t = e.as_table();
+    if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
+    check_keys(path, *t, prefix, {"origin", "file"});
+    ZoneConfig z;
+    z.line = e.source().begin.line;
+    const toml::node* origin = t->get("origin");
+    if (!origin) fail(path, e.source(), prefix + "origin", "missing");
+    z.origin_text = get_string(path, *origin, prefix + "origin");
+    auto wire = wire::name_from_text(z.origin_text);
+    if (!wire) fail(path, origin->source(), prefix + "origin", "not an absolute domain name (end it with a dot)");
+    z.origin = wire::name_lower({reinterpret_cast<const uint8_t*>(wire->data()), wire->size()});
+    z.origin_text = wire::name_to_text({reinterpret_cast<const uint8_t*>(z.origin.data()), z.origin.size()});
+    if (!seen.insert(z.origin).second) fail(path, origin->source(), prefix + "origin", "zone " + z.origin_text + " is listed twice");
+    const toml::node* file = t->get("file");
+    if (!file) fail(path, e.source(), prefix + "file", "missing");
+    std::filesystem::path f = get_string(path, *file, prefix + "file");
+    z.file = (f.is_relative() ? base / f : f).lexically_normal().string();
+    c.zones.push_back(std::move(z));
+  }
+}
+
+}  // namespace
+
+ListenAddress parse_listen(const std::string& text) {
+  ListenAddress a;
+  std::string host = text, port;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos) throw std::invalid_argument("missing ']' in \"" + text + "\"");
+    host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') throw std::invalid_argument("expected ':port' after ']' in \"" + text + "\"");
+      port = text.substr(close + 2);
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1)
+    throw std::invalid_argument("\"" + host + "\" is not an IP address");
+  a.host = host;
+  a.port = 53;
+  if (!port.empty()) {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) || std::stoul(port) == 0 || std::stoul(port) > 65535)
+      throw std::invalid_argument("\"" + port + "\" is not a port number");
+    a.port = uint16_t(std::stoul(port));
+  }
+  return a;
+}
+
+std::chrono::milliseconds parse_duration(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 12) throw std::invalid_argument("\"" + text + "\" is not a duration (like 800ms, 10s, 5m, 1h, 1d)");
+  uint64_t v = std::stoull(text.substr(0, i));
+  std::string unit = text.substr(i);
+  if (unit == "ms") return std::chrono::milliseconds(v);
+  if (unit == "" || unit == "s") return std::chrono::seconds(v);
+  if (unit == "m") return std::chrono::minutes(v);
+  if (unit == "h") return std::chrono::hours(v);
+  if (unit == "d") return std::chrono::hours(24 * v);
+  throw std::invalid_argument("\"" + text + "\" has an unknown unit (use ms, s, m, h or d)");
+}
+
+Config parse_config(const std::string& text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+  }
+  Config c;
+  c.path = path;
+  check_keys(path, root, "", {"server", "log", "zone"});
+  if (const toml::table* t = table_at(path, root, "server")) parse_server(path, *t, c);
+  if (const toml::table* t = table_at(path, root, "log")) parse_log(path, *t, c);
+  if (const toml::node* n = root.get("zone")) parse_zones(path, *n, c);
+  if (c.zones.empty()) throw ConfigError(path + ":1: zone: no [[zone]] configured");
+  return c;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace apexd::server

@@ -1,0 +1,51 @@
+// apexd's TOML configuration: what it serves and where it listens. Errors name the key path.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace apexd::server {
+
+/// A config file that cannot be used; what() is "file:line: key.path: reason".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ListenAddress {
+  std::string host;  ///< literal IPv4 or IPv6 address
+  uint16_t port = 0;
+  std::string text() const { return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port); }
+};
+
+struct ZoneConfig {
+  std::string origin;  ///< wire form, lowercase
+  std::string origin_text;
+  std::string file;    ///< resolved against the config file's folder
+  unsigned line = 0;   ///< line of the [[zone]] table, for messages
+};
+
+struct Config {
+  std::string path;
+  std::vector<ListenAddress> listen{{"127.0.0.1", 53}};
+  unsigned threads = 0;  ///< 0 = one per core
+  std::chrono::milliseconds tcp_idle_timeout{10000};
+  unsigned tcp_max_connections = 1024;
+  uint16_t udp_payload = 1232;
+  std::string log_level = "info";
+  std::vector<ZoneConfig> zones;
+};
+
+/// Reads and validates `path`. Unknown keys are errors (a typo must not pass silently).
+Config load_config(const std::string& path);
+/// The same from text; `path` anchors relative zone files and names the source in messages.
+Config parse_config(const std::string& text, const std::string& path);
+
+/// Parses "127.0.0.1:53", "[::1]:53" or a bare address (port 53).
+ListenAddress parse_listen(const std::string& text);
+/// Parses "800ms", "10s", "5m", "1h", "1d" or a bare number of seconds.
+std::chrono::milliseconds parse_duration(const std::string& text);
+
+}  // namespace apexd::server

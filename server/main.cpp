@@ -1,0 +1,68 @@
+// apexd command line: serve, check a configuration, print the version.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "server/config.hpp"
+#include "server/server.hpp"
+#include "zone/record.hpp"
+
+namespace {
+
+constexpr const char* usage =
+    "Usage: apexd [--config FILE]         serve the zones of FILE (default /etc/apexd/apexd.toml)\n"
+    "       apexd check [--config FILE]   load the config and every zone, report errors, exit\n"
+    "       apexd --version | --help\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path = "/etc/apexd/apexd.toml";
+  bool check = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "check") {
+      check = true;
+    } else if ((a == "--config" || a == "-c") && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_path = a.substr(9);
+    } else if (a == "--version" || a == "-V") {
+      std::cout << "apexd " << APEXD_VERSION << "\n";
+      return 0;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << usage;
+      return 0;
+    } else {
+      std::cerr << "apexd: unknown argument '" << a << "'\n" << usage;
+      return 2;
+    }
+  }
+
+  auto logger = spdlog::stderr_color_mt("apexd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  apexd::server::Config cfg;
+  try {
+    cfg = apexd::server::load_config(config_path);
+    spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+    if (check) {
+      spdlog::set_level(spdlog::level::warn);
+      apexd::server::load_zones(cfg);
+      std::cout << config_path << ": OK (" << cfg.zones.size() << " zones)\n";
+      return 0;
+    }
+    return apexd::server::run_server(cfg);
+  } catch (const apexd::server::ConfigError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  } catch (const apexd::zone::ZoneError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  }
+  return 1;
+}

@@ -1,0 +1,35 @@
+// Bytes in, bytes out: one request through parsing, zone selection and the answer steps.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "zone/zone_set.hpp"
+
+namespace apexd::server {
+
+inline constexpr uint16_t default_udp_payload = 1232;  // DNS Flag Day 2020: avoids IP fragmentation
+inline constexpr size_t max_message_size = 65535;      // TCP length prefix is 16 bits (RFC 1035 §4.2.2)
+
+enum class Transport : uint8_t { udp, tcp };
+
+struct HandlerOptions {
+  Transport transport = Transport::udp;
+  uint16_t max_udp_payload = default_udp_payload;  ///< our EDNS payload: caps UDP answers, advertised in OPT
+};
+
+/// What happened to one request, for counters and the query log.
+struct HandleResult {
+  size_t size = 0;      ///< bytes of response written; 0 = drop silently
+  uint16_t rcode = 0;   ///< full (extended) rcode
+  uint16_t qtype = 0;
+  bool truncated = false;
+  bool malformed = false;
+};
+
+/// Answers `request` into `out` (which should hold max_message_size bytes for TCP, at least
+/// max_udp_payload for UDP). Pure: no sockets, no allocation, no locks, no exceptions.
+HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> request, std::span<uint8_t> out,
+                          const HandlerOptions& opts) noexcept;
+
+}  // namespace apexd::server

@@ -1,0 +1,99 @@
+// TCP serving (RFC 7766): 2-byte length framing, several queries per connection, an idle deadline.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+#include <vector>
+
+#include "server/worker.hpp"
+
+namespace apexd::server {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Reads exactly buf.size() bytes or gives up at the deadline; false on timeout, EOF or error.
+asio::awaitable<bool> read_with_deadline(tcp::socket& s, asio::mutable_buffer buf, std::chrono::milliseconds timeout) {
+  asio::steady_timer timer(s.get_executor(), timeout);
+  auto result = co_await (asio::async_read(s, buf, use_tuple) || timer.async_wait(use_tuple));
+  if (result.index() != 0) co_return false;
+  auto [ec, n] = std::get<0>(result);
+  co_return !ec;
+}
+
+asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s) {
+  ++ctx.tcp_open;
+  ctx.stats.tcp_connections.fetch_add(1, std::memory_order_relaxed);
+  std::vector<uint8_t> in(max_message_size), out(2 + max_message_size);
+  HandlerOptions opts{Transport::tcp, ctx.config.udp_payload};
+  for (;;) {
+    uint8_t len_bytes[2];
+    if (!co_await read_with_deadline(s, asio::buffer(len_bytes), ctx.config.tcp_idle_timeout)) break;
+    size_t len = size_t(len_bytes[0]) << 8 | len_bytes[1];
+    if (len == 0) break;
+    if (!co_await read_with_deadline(s, asio::buffer(in.data(), len), ctx.config.tcp_idle_timeout)) break;
+    ctx.stats.tcp_queries.fetch_add(1, std::memory_order_relaxed);
+    HandleResult r = handle_query(ctx.zones.get(), {in.data(), len}, {out.data() + 2, max_message_size}, opts);
+    if (r.malformed) ctx.stats.malformed.fetch_add(1, std::memory_order_relaxed);
+    if (r.size == 0) {  // a dropped query closes the connection: the stream has no other way to say it
+      ctx.stats.dropped.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+    out[0] = uint8_t(r.size >> 8);
+    out[1] = uint8_t(r.size);
+    asio::steady_timer timer(s.get_executor(), ctx.config.tcp_idle_timeout);
+    auto w = co_await (asio::async_write(s, asio::buffer(out.data(), r.size + 2), use_tuple) ||
+                       timer.async_wait(use_tuple));
+    if (w.index() != 0 || std::get<0>(std::get<0>(w))) break;
+  }
+  boost::system::error_code ignored;
+  s.shutdown(tcp::socket::shutdown_both, ignored);
+  s.close(ignored);
+  --ctx.tcp_open;
+}
+
+asio::awaitable<void> accept_loop(WorkerContext& ctx, std::shared_ptr<tcp::acceptor> acceptor) {
+  for (;;) {
+    auto [ec, s] = co_await acceptor->async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("event=tcp_accept_error error=\"{}\"", ec.message());
+      continue;
+    }
+    if (ctx.tcp_open >= ctx.config.tcp_max_connections) {
+      boost::system::error_code ignored;
+      s.close(ignored);  // over the limit: refuse rather than queue
+      continue;
+    }
+    asio::co_spawn(ctx.io, session(ctx, std::move(s)), asio::detached);
+  }
+}
+
+}  // namespace
+
+void start_tcp(WorkerContext& ctx, const ListenAddress& addr) {
+  auto acceptor = std::make_shared<tcp::acceptor>(ctx.io);
+  tcp::endpoint ep(asio::ip::make_address(addr.host), addr.port);
+  acceptor->open(ep.protocol());
+  acceptor->set_option(tcp::acceptor::reuse_address(true));
+  int one = 1;
+  ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true));
+  acceptor->bind(ep);
+  acceptor->listen(asio::socket_base::max_listen_connections);
+  asio::co_spawn(ctx.io, accept_loop(ctx, acceptor), asio::detached);
+}
+
+}  // namespace apexd::server

@@ -1,0 +1,110 @@
+// UDP serving: wait for readability through Asio, then drain the socket in recvmmsg/sendmmsg batches.
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/worker.hpp"
+
+namespace apexd::server {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+namespace {
+
+constexpr unsigned udp_batch = 32;           // datagrams per recvmmsg call
+constexpr size_t udp_max_request = 4096;     // larger queries are not queries: dropped
+constexpr unsigned udp_rounds_per_wakeup = 8;  // then yield to the other sockets of this worker
+
+struct UdpBuffers {
+  std::array<std::array<uint8_t, udp_max_request>, udp_batch> in;
+  std::array<std::array<uint8_t, 4096>, udp_batch> out;
+  std::array<sockaddr_storage, udp_batch> peers;
+  std::array<iovec, udp_batch> in_iov, out_iov;
+  std::array<mmsghdr, udp_batch> in_msgs, out_msgs;
+};
+
+void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
+  const zone::ZoneSet& zones = ctx.zones.get();
+  HandlerOptions opts{Transport::udp, ctx.config.udp_payload};
+  unsigned nout = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    const mmsghdr& m = b.in_msgs[i];
+    ctx.stats.udp_queries.fetch_add(1, std::memory_order_relaxed);
+    if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+      ctx.stats.dropped.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    HandleResult r = handle_query(zones, {b.in[i].data(), m.msg_len}, b.out[nout], opts);
+    if (r.malformed) ctx.stats.malformed.fetch_add(1, std::memory_order_relaxed);
+    if (r.size == 0) {
+      ctx.stats.dropped.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (r.truncated) ctx.stats.truncated.fetch_add(1, std::memory_order_relaxed);
+    b.out_iov[nout] = {b.out[nout].data(), r.size};
+    mmsghdr& o = b.out_msgs[nout];
+    o = {};
+    o.msg_hdr.msg_name = &b.peers[i];
+    o.msg_hdr.msg_namelen = m.msg_hdr.msg_namelen;
+    o.msg_hdr.msg_iov = &b.out_iov[nout];
+    o.msg_hdr.msg_iovlen = 1;
+    ++nout;
+  }
+  unsigned sent = 0;
+  while (sent < nout) {
+    int s = sendmmsg(fd, b.out_msgs.data() + sent, nout - sent, MSG_DONTWAIT);
+    if (s <= 0) {
+      ctx.stats.dropped.fetch_add(nout - sent, std::memory_order_relaxed);  // full send buffer: drop, never block
+      break;
+    }
+    sent += unsigned(s);
+  }
+}
+
+asio::awaitable<void> udp_loop(WorkerContext& ctx, std::shared_ptr<udp::socket> sock) {
+  auto b = std::make_unique<UdpBuffers>();
+  int fd = sock->native_handle();
+  for (;;) {
+    auto [ec] = co_await sock->async_wait(udp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    for (unsigned round = 0; round < udp_rounds_per_wakeup; ++round) {
+      for (unsigned i = 0; i < udp_batch; ++i) {
+        b->in_iov[i] = {b->in[i].data(), b->in[i].size()};
+        mmsghdr& m = b->in_msgs[i];
+        m = {};
+        m.msg_hdr.msg_name = &b->peers[i];
+        m.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        m.msg_hdr.msg_iov = &b->in_iov[i];
+        m.msg_hdr.msg_iovlen = 1;
+      }
+      int n = recvmmsg(fd, b->in_msgs.data(), udp_batch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) break;
+      serve_batch(ctx, fd, *b, unsigned(n));
+      if (unsigned(n) < udp_batch) break;
+    }
+  }
+}
+
+}  // namespace
+
+void start_udp(WorkerContext& ctx, const ListenAddress& addr) {
+  auto sock = std::make_shared<udp::socket>(ctx.io);
+  udp::endpoint ep(asio::ip::make_address(addr.host), addr.port);
+  sock->open(ep.protocol());
+  int one = 1;
+  ::setsockopt(sock->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (ep.address().is_v6()) sock->set_option(asio::ip::v6_only(true));
+  sock->bind(ep);
+  sock->non_blocking(true);
+  asio::co_spawn(ctx.io, udp_loop(ctx, sock), asio::detached);
+}
+
+}  // namespace apexd::server

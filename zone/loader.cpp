@@ -1,0 +1,174 @@
+// Zone-file loading: our own entry splitting and directives, ldns for each RR's syntax.
+// This is the only file that includes ldns (DESIGN.md).
+#include "zone/loader.hpp"
+
+#include <ldns/ldns.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "zone/zone_text.hpp"
+
+namespace apexd::zone {
+
+namespace {
+
+struct RdfDeleter {
+  void operator()(ldns_rdf* r) const { ldns_rdf_deep_free(r); }
+};
+struct RrDeleter {
+  void operator()(ldns_rr* r) const { ldns_rr_free(r); }
+};
+struct BufferDeleter {
+  void operator()(ldns_buffer* b) const { ldns_buffer_free(b); }
+};
+using RdfPtr = std::unique_ptr<ldns_rdf, RdfDeleter>;
+using RrPtr = std::unique_ptr<ldns_rr, RrDeleter>;
+
+RdfPtr rdf_from_wire(const std::string& wire) {
+  return RdfPtr(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, wire.size(), wire.data()));
+}
+
+std::string read_file(const std::string& path, const std::string& from_file, unsigned from_line) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (from_file.empty()) throw ZoneError(path, 0, "cannot open zone file");
+    throw ZoneError(from_file, from_line, "cannot open included file '" + path + "'");
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::optional<uint32_t> parse_ttl(const std::string& text) {
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return std::nullopt;
+  const char* end = nullptr;
+  uint32_t v = ldns_str2period(text.c_str(), &end);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return v;
+}
+
+class Loader {
+ public:
+  explicit Loader(wire::NameView zone_origin) : zone_origin_(zone_origin.begin(), zone_origin.end()) {}
+
+  void load_text(std::string_view text, const std::string& file, const std::string& origin, int depth) {
+    std::string current_origin = origin;
+    std::optional<uint32_t> dollar_ttl;
+    for (TextEntry& e : split_entries(text, file)) {
+      std::vector<std::string> tokens = split_tokens(e.text);
+      if (tokens.empty()) continue;
+      if (!e.owner_blank && tokens[0][0] == '$') {
+        directive(tokens, e, file, current_origin, dollar_ttl, depth);
+        continue;
+      }
+      record(e, file, current_origin, dollar_ttl);
+    }
+  }
+
+  std::vector<Record> take() { return std::move(records_); }
+
+ private:
+  void directive(const std::vector<std::string>& tokens, const TextEntry& e, const std::string& file,
+                 std::string& origin, std::optional<uint32_t>& dollar_ttl, int depth) {
+    const std::string& d = tokens[0];
+    if (d == "$ORIGIN") {
+      if (tokens.size() != 2) throw ZoneError(file, e.line, "$ORIGIN takes one domain name");
+      auto name = wire::name_from_text(tokens[1], wire::NameView(
+          reinterpret_cast<const uint8_t*>(origin.data()), origin.size()));
+      if (!name) throw ZoneError(file, e.line, "invalid $ORIGIN '" + tokens[1] + "'");
+      origin = *name;
+    } else if (d == "$TTL") {
+      if (tokens.size() != 2) throw ZoneError(file, e.line, "$TTL takes one value");
+      dollar_ttl = parse_ttl(tokens[1]);
+      if (!dollar_ttl) throw ZoneError(file, e.line, "invalid $TTL '" + tokens[1] + "'");
+    } else if (d == "$INCLUDE") {
+      if (tokens.size() < 2 || tokens.size() > 3)
+        throw ZoneError(file, e.line, "$INCLUDE takes a file name and an optional origin");
+      if (depth >= max_include_depth) throw ZoneError(file, e.line, "$INCLUDE nested too deeply (loop?)");
+      std::filesystem::path p(tokens[1]);
+      if (p.is_relative()) p = std::filesystem::path(file).parent_path() / p;
+      std::string inc_origin = origin;
+      if (tokens.size() == 3) {
+        auto name = wire::name_from_text(tokens[2], wire::NameView(
+            reinterpret_cast<const uint8_t*>(origin.data()), origin.size()));
+        if (!name) throw ZoneError(file, e.line, "invalid $INCLUDE origin '" + tokens[2] + "'");
+        inc_origin = *name;
+      }
+      std::string text = read_file(p.string(), file, e.line);
+      load_text(text, p.string(), inc_origin, depth + 1);  // RFC 1035 §5.1: origin reverts afterwards
+    } else {
+      throw ZoneError(file, e.line, "unsupported directive '" + d + "'");
+    }
+  }
+
+  void record(const TextEntry& e, const std::string& file, const std::string& origin,
+              const std::optional<uint32_t>& dollar_ttl) {
+    std::string text;
+    if (e.owner_blank) {
+      if (last_owner_.empty()) throw ZoneError(file, e.line, "record without an owner name and no previous owner");
+      text = last_owner_ + " " + e.text;
+    } else {
+      text = e.text;
+    }
+    uint32_t default_ttl = dollar_ttl ? *dollar_ttl : (last_ttl_ ? *last_ttl_ : 3600);
+    RdfPtr origin_rdf = rdf_from_wire(origin);
+    ldns_rr* raw = nullptr;
+    ldns_status st = ldns_rr_new_frm_str(&raw, text.c_str(), default_ttl, origin_rdf.get(), nullptr);
+    RrPtr rr(raw);
+    if (st != LDNS_STATUS_OK || !rr) {
+      throw ZoneError(file, e.line, std::string(ldns_get_errorstr_by_id(st)) + " in '" + e.text + "'");
+    }
+    if (ldns_rr_get_class(rr.get()) != LDNS_RR_CLASS_IN)
+      throw ZoneError(file, e.line, "only class IN is served");
+
+    ldns_rdf* owner = ldns_rr_owner(rr.get());
+    Record r;
+    r.owner.assign(reinterpret_cast<const char*>(ldns_rdf_data(owner)), ldns_rdf_size(owner));
+    auto zone_origin = wire::NameView(reinterpret_cast<const uint8_t*>(zone_origin_.data()), zone_origin_.size());
+    auto owner_view = wire::NameView(reinterpret_cast<const uint8_t*>(r.owner.data()), r.owner.size());
+    if (!wire::name_is_subdomain(owner_view, zone_origin))
+      throw ZoneError(file, e.line, "owner " + wire::name_to_text(owner_view) + " is outside the zone " +
+                                        wire::name_to_text(zone_origin));
+    r.type = ldns_rr_get_type(rr.get());
+    r.rclass = ldns_rr_get_class(rr.get());
+    r.ttl = ldns_rr_ttl(rr.get());
+    std::unique_ptr<ldns_buffer, BufferDeleter> buf(ldns_buffer_new(512));
+    if (ldns_rr_rdata2buffer_wire(buf.get(), rr.get()) != LDNS_STATUS_OK)
+      throw ZoneError(file, e.line, "cannot encode RDATA");
+    r.rdata.assign(reinterpret_cast<const char*>(ldns_buffer_begin(buf.get())), ldns_buffer_position(buf.get()));
+    if (r.rdata.size() > 65535) throw ZoneError(file, e.line, "RDATA longer than 65535 bytes");
+    r.file = file;
+    r.line = e.line;
+    r.comment = e.comment;
+
+    char* owner_text = ldns_rdf2str(owner);
+    last_owner_ = owner_text ? owner_text : "";
+    free(owner_text);
+    last_ttl_ = r.ttl;
+    records_.push_back(std::move(r));
+  }
+
+  std::string zone_origin_;
+  std::vector<Record> records_;
+  std::string last_owner_;
+  std::optional<uint32_t> last_ttl_;
+};
+
+}  // namespace
+
+std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source) {
+  Loader loader(origin);
+  loader.load_text(text, source, std::string(origin.begin(), origin.end()), 0);
+  return loader.take();
+}
+
+std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin) {
+  std::string text = read_file(path, "", 0);
+  return load_zone_text(text, origin, path);
+}
+
+}  // namespace apexd::zone

@@ -1,0 +1,21 @@
+// Loads RFC 1035 master files into Records (ldns parses the RDATA; no ldns type leaks out).
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "zone/record.hpp"
+#include "zone/wire/name.hpp"
+
+namespace apexd::zone {
+
+inline constexpr int max_include_depth = 8;  // loop guard for $INCLUDE
+
+/// Reads `path` with `origin` as the initial $ORIGIN. Handles $ORIGIN, $TTL and $INCLUDE
+/// (relative to the including file). Throws ZoneError with file:line on any error.
+std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin);
+
+/// The same for text in memory; `source` names it in messages and anchors relative $INCLUDEs.
+std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source);
+
+}  // namespace apexd::zone

@@ -1,0 +1,34 @@
+// One resource record as loaded from a zone file, before compilation.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace apexd::zone {
+
+/// A loaded RR: owner and RDATA in uncompressed wire form, with where it came from.
+struct Record {
+  std::string owner;    ///< wire form, original letter case
+  uint16_t type = 0;
+  uint16_t rclass = 1;
+  uint32_t ttl = 0;
+  std::string rdata;    ///< wire form, names uncompressed
+  std::string file;     ///< source file, for messages
+  unsigned line = 0;    ///< line where the record starts
+  std::string comment;  ///< trailing comment text (Cloudflare `cf_tags=` live here)
+};
+
+/// A zone that cannot be loaded; what() is "file:line: reason".
+class ZoneError : public std::runtime_error {
+ public:
+  ZoneError(const std::string& file, unsigned line, const std::string& reason)
+      : std::runtime_error(file + ":" + std::to_string(line) + ": " + reason), file_(file), line_(line) {}
+  const std::string& file() const { return file_; }
+  unsigned line() const { return line_; }
+
+ private:
+  std::string file_;
+  unsigned line_;
+};
+
+}  // namespace apexd::zone

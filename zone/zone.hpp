@@ -1,0 +1,126 @@
+// The compiled, immutable zone: nodes in canonical order, flags, parents, glue, pre-encoded RDATA.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "zone/record.hpp"
+#include "zone/wire/name.hpp"
+
+namespace apexd::zone {
+
+inline constexpr uint32_t no_node = UINT32_MAX;
+
+/// Node flags precomputed at compile time (Knot's "adjust" pass).
+enum NodeFlag : uint16_t {
+  node_apex = 1 << 0,
+  node_delegation = 1 << 1,    ///< has NS and is not the apex: a zone cut
+  node_nonauth = 1 << 2,       ///< strictly below a zone cut: occluded or glue
+  node_wildcard_child = 1 << 3 ///< has a `*` child
+};
+
+/// An additional-section target of one RDATA (NS, MX or SRV target in this zone).
+struct Additional {
+  uint32_t node;         ///< node holding the A/AAAA (may be a wildcard node)
+  uint32_t name_off;     ///< target name inside the zone's RDATA bytes (owner to write)
+  uint8_t name_len;
+  bool mandatory;        ///< glue below the cut of a referral: its absence means TC (RFC 9471)
+};
+
+struct RRset {
+  uint16_t type;
+  uint32_t ttl;
+  uint32_t rdata_begin;
+  uint16_t rdata_count;
+  uint32_t additional_begin;
+  uint16_t additional_count;
+};
+
+struct Node {
+  uint32_t name_off;   ///< lowercase wire name in the names arena
+  uint8_t name_len;
+  uint8_t labels;
+  uint16_t flags;
+  uint32_t parent;     ///< no_node for the apex
+  uint32_t wildcard;   ///< index of the `*` child, or no_node
+  uint32_t rrset_begin;
+  uint16_t rrset_count;  ///< 0: an empty non-terminal
+};
+
+/// Result of a name search (RFC 1034 §4.3.2 step 3).
+struct Lookup {
+  const Node* node = nullptr;      ///< exact match, or nullptr
+  const Node* encloser = nullptr;  ///< closest existing ancestor when there is no exact match
+};
+
+/// An immutable compiled zone; every query-path accessor is noexcept and allocation-free.
+class Zone {
+ public:
+  wire::NameView origin() const { return name(apex()); }
+  std::string origin_text() const { return wire::name_to_text(origin()); }
+  const std::string& source() const { return source_; }
+  uint32_t serial() const { return serial_; }
+  size_t record_count() const { return rdatas_.size(); }
+
+  const Node& apex() const { return nodes_[0]; }
+  std::span<const Node> nodes() const { return nodes_; }
+  wire::NameView name(const Node& n) const {
+    return {reinterpret_cast<const uint8_t*>(names_.data()) + n.name_off, n.name_len};
+  }
+  const Node* parent(const Node& n) const { return n.parent == no_node ? nullptr : &nodes_[n.parent]; }
+  const Node* node_at(uint32_t i) const { return &nodes_[i]; }
+  const Node* wildcard_child(const Node& n) const { return n.wildcard == no_node ? nullptr : &nodes_[n.wildcard]; }
+
+  /// Exact match of a lowercase name.
+  const Node* find(wire::NameView lower) const noexcept;
+  /// Exact match or closest encloser of a lowercase name under the origin.
+  Lookup lookup(wire::NameView lower) const noexcept;
+
+  std::span<const RRset> rrsets(const Node& n) const { return {rrsets_.data() + n.rrset_begin, n.rrset_count}; }
+  const RRset* rrset(const Node& n, uint16_t type) const noexcept;
+  std::span<const uint8_t> rdata(const RRset& s, size_t i) const {
+    const RdataRef& r = rdatas_[s.rdata_begin + i];
+    return {rdata_bytes_.data() + r.off, r.len};
+  }
+  std::span<const Additional> additionals(const RRset& s) const {
+    return {additionals_.data() + s.additional_begin, s.additional_count};
+  }
+  wire::NameView additional_name(const Additional& a) const { return {rdata_bytes_.data() + a.name_off, a.name_len}; }
+
+  const RRset& soa() const { return *soa_; }
+  /// TTL of the SOA in negative answers: min(SOA TTL, MINIMUM) (RFC 2308 §3).
+  uint32_t negative_ttl() const { return negative_ttl_; }
+
+ private:
+  friend class ZoneBuilder;
+  struct RdataRef {
+    uint32_t off;
+    uint16_t len;
+  };
+
+  std::string source_;
+  std::string names_;
+  std::vector<Node> nodes_;
+  std::vector<RRset> rrsets_;
+  std::vector<RdataRef> rdatas_;
+  std::vector<uint8_t> rdata_bytes_;
+  std::vector<Additional> additionals_;
+  std::unordered_map<std::string_view, uint32_t> index_;
+  const RRset* soa_ = nullptr;
+  uint32_t serial_ = 0;
+  uint32_t negative_ttl_ = 0;
+};
+
+/// Validates and compiles loaded records into a Zone. Throws ZoneError (file:line) when the zone
+/// has no SOA or several at the apex, no apex NS, a CNAME beside other data or two CNAMEs at a name.
+std::shared_ptr<const Zone> compile_zone(wire::NameView origin, std::vector<Record> records,
+                                         const std::string& source);
+
+/// Loads a zone file and compiles it.
+std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView origin);
+
+}  // namespace apexd::zone
