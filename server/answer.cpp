@@ -20,15 +20,15 @@ namespace {
 constexpr size_t max_written = 64;  // RRsets remembered for duplicate checks and additionals
 
 struct Written {
-  NameBuf owner;
-  uint16_t type;
   const RRset* rrset;  // nullptr for a synthesized CNAME
   Section section;
 };
 
 class Answerer {
  public:
-  Answerer(const zone::Zone& z, const wire::Query& q, wire::PacketWriter& w) : z_(z), q_(q), w_(w) {
+  Answerer(const zone::ZoneSet& zones, const zone::Zone& z, const wire::Query& q, wire::PacketWriter& w,
+           const AliasContext& alias)
+      : zones_(zones), z_(z), q_(q), w_(w), alias_(alias) {
     sname_.assign(q.qname.view());
   }
 
@@ -36,9 +36,24 @@ class Answerer {
     AnswerState state = solve_name(false);
     bool aa = state != AnswerState::delegation;  // decided before following the chain
     while (state == AnswerState::follow) state = solve_name(true);
+    if (state == AnswerState::needs_resolution || state == AnswerState::servfail) {
+      return result(state, false);
+    }
     if (state != AnswerState::truncated) state = solve_authority(state);
     if (state != AnswerState::truncated) state = solve_additional(state);
-    return {state, rcode_, aa};
+    return result(state, aa);
+  }
+
+  AnswerResult result(AnswerState state, bool aa) const {
+    AnswerResult r;
+    r.state = state;
+    r.rcode = rcode_;
+    r.authoritative = aa;
+    r.ede_code = ede_code_;
+    r.ede_text = ede_text_;
+    r.target = target_;
+    r.target_type = target_type_;
+    return r;
   }
 
  private:
@@ -65,12 +80,19 @@ class Answerer {
     // DS at a cut is answered from the parent side; anything else at or below a cut is a referral.
     if (((node_->flags & zone::node_delegation) && qtype != rrtype::DS) || (node_->flags & zone::node_nonauth))
       return AnswerState::delegation;
-    if (z_.rrset(*node_, rrtype::CNAME) && qtype != rrtype::CNAME && qtype != rrtype::RRSIG &&
-        qtype != rrtype::NSEC && qtype != rrtype::ANY)
+    if (node_->flags & (zone::node_proxied | zone::node_flattened)) {
+      // No query type reveals what is behind a flattened or proxied name (DESIGN.md).
+      if (qtype == rrtype::A || qtype == rrtype::AAAA || qtype == rrtype::ANY)
+        return alias_answer(qtype == rrtype::ANY ? rrtype::A : qtype);
+      if (z_.rrset(*node_, rrtype::CNAME) && (qtype == rrtype::CNAME || !(node_->flags & zone::node_apex)))
+        return AnswerState::nodata;
+    } else if (z_.rrset(*node_, rrtype::CNAME) && qtype != rrtype::CNAME && qtype != rrtype::RRSIG &&
+               qtype != rrtype::NSEC && qtype != rrtype::ANY) {
       return follow(rrtype::CNAME);
+    }
     const RRset* set = nullptr;
     if (qtype == rrtype::ANY) {
-      // RFC 8482 §4.1: answer ANY with one RRset of the name, as Knot does.
+      // RFC 8482 §4.1: answer ANY with one RRset of the name: the lowest type, as Knot does.
       auto sets = z_.rrsets(*node_);
       if (!sets.empty()) set = &sets[0];
     } else if (qtype != rrtype::RRSIG) {
@@ -79,6 +101,32 @@ class Answerer {
     if (!set) return AnswerState::nodata;
     if (!put_rrset(Section::answer, sname_.view(), *set, set->ttl)) return truncate();
     return AnswerState::hit;
+  }
+
+  // A/AAAA of a proxied or flattened name, under the current name.
+  AnswerState alias_answer(uint16_t type) {
+    AliasOutcome o = (node_->flags & zone::node_proxied)
+                         ? answer_proxied(alias_, sname_.view(), type, w_)
+                         : answer_flattened(alias_, zones_, z_, *node_, sname_.view(), type, w_);
+    switch (o.status) {
+      case AliasStatus::written:
+        if (o.stale) ede_code_ = o.ede_code;
+        return AnswerState::hit;
+      case AliasStatus::nodata:
+        return AnswerState::nodata;
+      case AliasStatus::truncated:
+        return truncate();
+      case AliasStatus::needs_resolution:
+        target_ = o.target;
+        target_type_ = type;
+        return AnswerState::needs_resolution;
+      case AliasStatus::servfail:
+        rcode_ = wire::rcode::SERVFAIL;
+        ede_code_ = o.ede_code;
+        ede_text_ = o.ede_text;
+        return AnswerState::servfail;
+    }
+    return AnswerState::servfail;
   }
 
   AnswerState name_not_found() {
@@ -113,8 +161,10 @@ class Answerer {
     const RRset& set = *z_.rrset(*link, type);
     // A CNAME's owner is the current name (synthesized for a wildcard); a DNAME keeps its own.
     NameView owner = type == rrtype::DNAME ? z_.name(*link) : sname_.view();
+    // The same zone RRset twice means a loop; a wildcard's CNAME is synthesized anew for each
+    // owner, so only the visited-wildcard check below stops those loops (Knot does the same).
     bool added = false;
-    if (!already_written(owner, type)) {
+    if (wire::name_is_wildcard(z_.name(*link)) || !already_written(&set)) {
       if (!put_rrset(Section::answer, owner, set, set.ttl)) return truncate();
       added = true;
     }
@@ -149,7 +199,7 @@ class Answerer {
     NameView qn = sname_.view();
     size_t keep = qn.size() - dname_node.name_len;  // labels of sname above the DNAME owner
     if (keep + dname_target.size() > wire::max_name_length) return false;
-    std::memcpy(out.data.data(), qn.data(), keep);
+    wire::name_to_lower(qn.first(keep), out.data.data());  // Knot writes the synthesized target in lowercase
     std::memcpy(out.data.data() + keep, dname_target.data(), dname_target.size());
     out.len = uint8_t(keep + dname_target.size());
     return true;
@@ -158,7 +208,7 @@ class Answerer {
   bool put_synthesized_cname(const NameBuf& target, uint32_t ttl) {
     if (!w_.put_rr(Section::answer, sname_.view(), rrtype::CNAME, wire::rrclass::IN, ttl, target.view()))
       return false;
-    remember(sname_.view(), rrtype::CNAME, nullptr, Section::answer);
+    remember(nullptr, Section::answer);
     return true;
   }
 
@@ -200,7 +250,7 @@ class Answerer {
           const RRset* glue = z_.rrset(*target, type);
           if (!glue) continue;
           NameView owner = z_.additional_name(a);
-          if (already_written(owner, type)) continue;
+          if (already_written(glue)) continue;
           if (!put_rrset(Section::additional, owner, *glue, glue->ttl)) {
             // RFC 9471 §3: missing required glue makes the referral truncated.
             if (state == AnswerState::delegation && a.mandatory) return truncate();
@@ -222,7 +272,7 @@ class Answerer {
         return false;
       }
     }
-    remember(owner, set.type, &set, s);
+    remember(&set, s);
     return true;
   }
 
@@ -231,18 +281,14 @@ class Answerer {
     return AnswerState::truncated;
   }
 
-  void remember(NameView owner, uint16_t type, const RRset* set, Section s) {
+  void remember(const RRset* set, Section s) {
     if (nwritten_ == max_written) return;
-    Written& wr = written_[nwritten_++];
-    wr.owner.assign(owner);
-    wr.type = type;
-    wr.rrset = set;
-    wr.section = s;
+    written_[nwritten_++] = {set, s};
   }
 
-  bool already_written(NameView owner, uint16_t type) const {
+  bool already_written(const RRset* set) const {
     for (size_t i = 0; i < nwritten_; ++i)
-      if (written_[i].type == type && wire::name_equal(written_[i].owner.view(), owner)) return true;
+      if (written_[i].rrset == set) return true;
     return false;
   }
 
@@ -255,9 +301,15 @@ class Answerer {
     return false;
   }
 
+  const zone::ZoneSet& zones_;
   const zone::Zone& z_;
   const wire::Query& q_;
   wire::PacketWriter& w_;
+  const AliasContext& alias_;
+  uint16_t ede_code_ = no_ede;
+  std::string_view ede_text_;
+  NameBuf target_;
+  uint16_t target_type_ = 0;
   NameBuf sname_;
   const Node* node_ = nullptr;
   const Node* encloser_ = nullptr;
@@ -271,8 +323,9 @@ class Answerer {
 
 }  // namespace
 
-AnswerResult answer_from_zone(const zone::Zone& zone, const wire::Query& q, wire::PacketWriter& w) noexcept {
-  return Answerer(zone, q, w).run();
+AnswerResult answer_from_zone(const zone::ZoneSet& zones, const zone::Zone& zone, const wire::Query& q,
+                              wire::PacketWriter& w, const AliasContext& alias) noexcept {
+  return Answerer(zones, zone, q, w, alias).run();
 }
 
 }  // namespace apexd::server

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 
+#include "server/flattener.hpp"
 #include "zone/wire/packet_writer.hpp"
 #include "zone/wire/query.hpp"
 #include "zone/zone.hpp"
@@ -11,17 +12,26 @@ namespace apexd::server {
 inline constexpr int max_cname_chain = 5;  // CNAME/DNAME links followed inside a zone (Knot's CNAME_CHAIN_MAX)
 
 /// What the answer step concluded (Knot's KNOTD_IN_STATE_*).
-enum class AnswerState { hit, miss, nodata, delegation, follow, truncated };
+enum class AnswerState { hit, miss, nodata, delegation, follow, truncated, needs_resolution, servfail };
+
+inline constexpr uint16_t no_ede = UINT16_MAX;
 
 struct AnswerResult {
-  AnswerState state;
-  uint16_t rcode;
-  bool authoritative;
+  AnswerState state = AnswerState::hit;
+  uint16_t rcode = 0;
+  bool authoritative = false;
+  uint16_t ede_code = no_ede;   ///< Extended DNS Error to attach (RFC 8914), or no_ede
+  std::string_view ede_text;
+  wire::NameBuf target;         ///< needs_resolution: the external name to resolve (lowercase)
+  uint16_t target_type = 0;
 };
 
 /// Writes the answer, authority and additional sections for `q` from `zone` into `w`
 /// (the question is already written). RFC 1034 §4.3.2 with RFC 2308 negative answers,
 /// RFC 4592 wildcards, RFC 6672 DNAME and minimal responses. Never allocates.
-AnswerResult answer_from_zone(const zone::Zone& zone, const wire::Query& q, wire::PacketWriter& w) noexcept;
+/// Flattened and proxied names are answered through `alias`; when the answer needs the
+/// resolver, the state is needs_resolution and nothing useful is in `w`.
+AnswerResult answer_from_zone(const zone::ZoneSet& zones, const zone::Zone& zone, const wire::Query& q,
+                              wire::PacketWriter& w, const AliasContext& alias) noexcept;
 
 }  // namespace apexd::server

@@ -91,6 +91,60 @@ void parse_log(const std::string& path, const toml::table& t, Config& c) {
   }
 }
 
+std::vector<std::string> get_string_array(const std::string& path, const toml::node& n, const std::string& key) {
+  const toml::array* arr = n.as_array();
+  if (!arr) fail(path, n.source(), key, "must be an array of strings");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < arr->size(); ++i) out.push_back(get_string(path, *arr->get(i), key + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+void parse_proxy(const std::string& path, const toml::table& t, Config& c) {
+  check_keys(path, t, "proxy.", {"ipv4", "ipv6", "ttl"});
+  auto addresses = [&](const char* name, int family) {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(name);
+    if (!n) return out;
+    std::string key = std::string("proxy.") + name;
+    out = get_string_array(path, *n, key);
+    for (size_t i = 0; i < out.size(); ++i) {
+      unsigned char buf[16];
+      if (inet_pton(family, out[i].c_str(), buf) != 1)
+        fail(path, n->as_array()->get(i)->source(), key + "[" + std::to_string(i) + "]",
+             "\"" + out[i] + "\" is not an " + (family == AF_INET ? "IPv4" : "IPv6") + " address");
+    }
+    return out;
+  };
+  c.proxy.ipv4 = addresses("ipv4", AF_INET);
+  c.proxy.ipv6 = addresses("ipv6", AF_INET6);
+  if (const toml::node* n = t.get("ttl")) c.proxy.ttl = uint32_t(get_int(path, *n, "proxy.ttl", 0, 604800));
+}
+
+void parse_resolver(const std::string& path, const toml::table& t, Config& c) {
+  check_keys(path, t, "resolver.", {"upstreams", "timeout", "deadline", "cache_size", "min_ttl", "max_ttl", "serve_stale"});
+  ResolverConfig& r = c.resolver;
+  if (const toml::node* n = t.get("upstreams")) {
+    auto list = get_string_array(path, *n, "resolver.upstreams");
+    for (size_t i = 0; i < list.size(); ++i) {
+      try {
+        r.upstreams.push_back(parse_listen(list[i]));
+      } catch (const std::invalid_argument& e) {
+        fail(path, n->as_array()->get(i)->source(), "resolver.upstreams[" + std::to_string(i) + "]", e.what());
+      }
+    }
+  }
+  if (const toml::node* n = t.get("timeout")) r.timeout = get_duration(path, *n, "resolver.timeout");
+  if (const toml::node* n = t.get("deadline")) r.deadline = get_duration(path, *n, "resolver.deadline");
+  if (const toml::node* n = t.get("cache_size")) r.cache_size = size_t(get_int(path, *n, "resolver.cache_size", 16, 100000000));
+  if (const toml::node* n = t.get("min_ttl")) r.min_ttl = uint32_t(get_int(path, *n, "resolver.min_ttl", 0, 86400));
+  if (const toml::node* n = t.get("max_ttl")) r.max_ttl = uint32_t(get_int(path, *n, "resolver.max_ttl", 1, 604800 * 4));
+  if (const toml::node* n = t.get("serve_stale"))
+    r.serve_stale = std::chrono::duration_cast<std::chrono::seconds>(get_duration(path, *n, "resolver.serve_stale"));
+  if (r.min_ttl > r.max_ttl) fail(path, t.source(), "resolver.min_ttl", "is larger than resolver.max_ttl");
+  if (r.timeout.count() == 0 || r.deadline < r.timeout)
+    fail(path, t.source(), "resolver.deadline", "must be at least resolver.timeout, which must be above 0");
+}
+
 void parse_zones(const std::string& path, const toml::node& n, Config& c) {
   const toml::array* arr = n.as_array();
   if (!arr) fail(path, n.source(), "zone", "must be an array of tables ([[zone]])");
@@ -101,7 +155,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     std::string prefix = "zone[" + std::to_string(i) + "].";
     const toml::table* t = e.as_table();
     if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
-    check_keys(path, *t, prefix, {"origin", "file"});
+    check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied"});
     ZoneConfig z;
     z.line = e.source().begin.line;
     const toml::node* origin = t->get("origin");
@@ -116,6 +170,26 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     if (!file) fail(path, e.source(), prefix + "file", "missing");
     std::filesystem::path f = get_string(path, *file, prefix + "file");
     z.file = (f.is_relative() ? base / f : f).lexically_normal().string();
+    if (const toml::node* fl = t->get("flatten")) {
+      std::string mode = get_string(path, *fl, prefix + "flatten");
+      if (mode == "apex") z.options.flatten = zone::FlattenMode::apex;
+      else if (mode == "all") z.options.flatten = zone::FlattenMode::all;
+      else if (mode == "none") z.options.flatten = zone::FlattenMode::none;
+      else fail(path, fl->source(), prefix + "flatten", "must be \"apex\", \"all\" or \"none\"");
+    }
+    if (const toml::node* px = t->get("proxied")) {
+      auto names = get_string_array(path, *px, prefix + "proxied");
+      wire::NameView origin_view(reinterpret_cast<const uint8_t*>(z.origin.data()), z.origin.size());
+      for (size_t k = 0; k < names.size(); ++k) {
+        auto w = wire::name_from_text(names[k], origin_view);
+        std::string key = prefix + "proxied[" + std::to_string(k) + "]";
+        if (!w) fail(path, px->as_array()->get(k)->source(), key, "\"" + names[k] + "\" is not a domain name");
+        wire::NameView wv(reinterpret_cast<const uint8_t*>(w->data()), w->size());
+        if (!wire::name_is_subdomain(wv, origin_view))
+          fail(path, px->as_array()->get(k)->source(), key, "\"" + names[k] + "\" is outside the zone " + z.origin_text);
+        z.options.proxied.push_back(wire::name_lower(wv));
+      }
+    }
     c.zones.push_back(std::move(z));
   }
 }
@@ -174,12 +248,23 @@ Config parse_config(const std::string& text, const std::string& path) {
   }
   Config c;
   c.path = path;
-  check_keys(path, root, "", {"server", "log", "zone"});
+  check_keys(path, root, "", {"server", "log", "proxy", "resolver", "zone"});
   if (const toml::table* t = table_at(path, root, "server")) parse_server(path, *t, c);
   if (const toml::table* t = table_at(path, root, "log")) parse_log(path, *t, c);
+  if (const toml::table* t = table_at(path, root, "proxy")) parse_proxy(path, *t, c);
+  if (const toml::table* t = table_at(path, root, "resolver")) parse_resolver(path, *t, c);
   if (const toml::node* n = root.get("zone")) parse_zones(path, *n, c);
   if (c.zones.empty()) throw ConfigError(path + ":1: zone: no [[zone]] configured");
   return c;
+}
+
+std::vector<std::string> config_warnings(const Config& c, size_t proxied_names) {
+  std::vector<std::string> out;
+  if (proxied_names > 0 && c.proxy.ipv4.empty())
+    out.push_back(c.path + ": proxy.ipv4: empty, so proxied names answer A queries with NODATA");
+  if (proxied_names > 0 && c.proxy.ipv6.empty())
+    out.push_back(c.path + ": proxy.ipv6: empty, so proxied names answer AAAA queries with NODATA");
+  return out;
 }
 
 Config load_config(const std::string& path) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "zone/zone.hpp"
+
 namespace apexd::server {
 
 /// A config file that cannot be used; what() is "file:line: key.path: reason".
@@ -25,6 +27,24 @@ struct ZoneConfig {
   std::string origin_text;
   std::string file;    ///< resolved against the config file's folder
   unsigned line = 0;   ///< line of the [[zone]] table, for messages
+  zone::ZoneOptions options;  ///< flatten mode and proxied names (absolute, lowercase wire)
+};
+
+/// `[proxy]`: the edge addresses proxied names answer with.
+struct ProxyConfig {
+  std::vector<std::string> ipv4, ipv6;  ///< presentation form, validated
+  uint32_t ttl = 300;
+};
+
+/// `[resolver]`: where flattening targets outside our zones are resolved, and the cache.
+struct ResolverConfig {
+  std::vector<ListenAddress> upstreams;  ///< recursive resolvers, tried in turn
+  std::chrono::milliseconds timeout{800};   ///< one try
+  std::chrono::milliseconds deadline{1500}; ///< a whole resolution; keep it under stub timeouts (2 s+)
+  size_t cache_size = 100000;
+  uint32_t min_ttl = 5;
+  uint32_t max_ttl = 86400;
+  std::chrono::seconds serve_stale{86400};
 };
 
 struct Config {
@@ -35,8 +55,13 @@ struct Config {
   unsigned tcp_max_connections = 1024;
   uint16_t udp_payload = 1232;
   std::string log_level = "info";
+  ProxyConfig proxy;
+  ResolverConfig resolver;
   std::vector<ZoneConfig> zones;
 };
+
+/// Problems worth a warning that do not stop the server (e.g. proxied names without edges).
+std::vector<std::string> config_warnings(const Config& c, size_t proxied_names);
 
 /// Reads and validates `path`. Unknown keys are errors (a typo must not pass silently).
 Config load_config(const std::string& path);

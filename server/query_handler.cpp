@@ -2,6 +2,7 @@
 #include "server/query_handler.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "server/answer.hpp"
 #include "zone/wire/packet_writer.hpp"
@@ -35,14 +36,35 @@ const zone::Zone* select_zone(const zone::ZoneSet& zones, const wire::Query& q) 
   return zones.find_suffix(qname);
 }
 
+HandleResult response(size_t size, uint16_t rc, uint16_t qtype, bool truncated, bool malformed) {
+  HandleResult r;
+  r.size = size;
+  r.rcode = rc;
+  r.qtype = qtype;
+  r.truncated = truncated;
+  r.malformed = malformed;
+  return r;
+}
+
+constexpr uint16_t edns_option_ede = 15;   // RFC 8914 §2
+constexpr size_t max_ede_text = 200;
+constexpr uint16_t ede_not_authoritative = 20;
+
 HandleResult finish(wire::PacketWriter& w, const wire::Query& q, const HandlerOptions& opts, uint16_t rc,
-                    bool with_opt) {
+                    bool with_opt, uint16_t ede_code = no_ede, std::string_view ede_text = {}) {
   w.set_rcode(rc & 0x0F);
   if (with_opt) {
     // Our own payload size is advertised, whatever the client's (as Knot and NSD do).
-    if (!w.put_opt(opts.max_udp_payload, uint8_t(rc >> 4), 0, q.edns.dnssec_ok)) w.set_tc();
+    if (!w.put_opt(opts.max_udp_payload, uint8_t(rc >> 4), 0, q.edns.dnssec_ok)) {
+      w.set_tc();
+    } else if (ede_code != no_ede) {
+      std::array<uint8_t, 2 + max_ede_text> ede{uint8_t(ede_code >> 8), uint8_t(ede_code)};
+      size_t n = std::min(ede_text.size(), max_ede_text);
+      std::copy_n(ede_text.begin(), n, ede.begin() + 2);
+      (void)w.put_opt_option(edns_option_ede, {ede.data(), 2 + n});  // optional: skipped when it does not fit
+    }
   }
-  return {w.size(), rc, q.qtype, w.tc(), false};
+  return response(w.size(), rc, q.qtype, w.tc(), false);
 }
 
 }  // namespace
@@ -58,15 +80,15 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
 
   if (st == wire::ParseStatus::formerr_noq) {
     w.set_rcode(rcode::FORMERR);
-    return {w.size(), rcode::FORMERR, 0, false, true};
+    return response(w.size(), rcode::FORMERR, 0, false, true);
   }
   if (!w.put_question(q.qname.view(), q.qtype, q.qclass)) {
     w.set_rcode(rcode::FORMERR);
-    return {w.size(), rcode::FORMERR, q.qtype, false, true};
+    return response(w.size(), rcode::FORMERR, q.qtype, false, true);
   }
   if (st == wire::ParseStatus::formerr) {
     w.set_rcode(rcode::FORMERR);  // the OPT record may be the broken part: answer without one
-    return {w.size(), rcode::FORMERR, q.qtype, false, true};
+    return response(w.size(), rcode::FORMERR, q.qtype, false, true);
   }
   bool edns = q.edns.present;
   if (edns) w.reserve(opt_rr_size);
@@ -76,11 +98,20 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
   if (q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR) return finish(w, q, opts, rcode::REFUSED, edns);
 
   const zone::Zone* z = select_zone(zones, q);
-  if (!z) return finish(w, q, opts, rcode::REFUSED, edns);  // never recurse for clients
+  // Never recurse for clients; say why, as Knot does (RFC 8914 §4.21, "Not Authoritative").
+  if (!z) return finish(w, q, opts, rcode::REFUSED, edns, ede_not_authoritative);
 
-  AnswerResult a = answer_from_zone(*z, q, w);
+  AnswerResult a = answer_from_zone(zones, *z, q, w, opts.alias);
+  if (a.state == AnswerState::needs_resolution) {
+    HandleResult r;
+    r.needs_resolution = true;
+    r.qtype = q.qtype;
+    r.target = a.target;
+    r.target_type = a.target_type;
+    return r;
+  }
   w.set_aa(a.authoritative);
-  return finish(w, q, opts, a.rcode, edns);
+  return finish(w, q, opts, a.rcode, edns, a.ede_code, a.ede_text);
 }
 
 }  // namespace apexd::server

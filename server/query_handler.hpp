@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 
+#include "server/flattener.hpp"
 #include "zone/zone_set.hpp"
 
 namespace apexd::server {
@@ -16,6 +17,7 @@ enum class Transport : uint8_t { udp, tcp };
 struct HandlerOptions {
   Transport transport = Transport::udp;
   uint16_t max_udp_payload = default_udp_payload;  ///< our EDNS payload: caps UDP answers, advertised in OPT
+  AliasContext alias;  ///< flattening and proxying; empty = flattened names get SERVFAIL
 };
 
 /// What happened to one request, for counters and the query log.
@@ -25,6 +27,9 @@ struct HandleResult {
   uint16_t qtype = 0;
   bool truncated = false;
   bool malformed = false;
+  bool needs_resolution = false;  ///< nothing to send yet: resolve `target`/`target_type`, then call again
+  wire::NameBuf target;
+  uint16_t target_type = 0;
 };
 
 /// Answers `request` into `out` (which should hold max_message_size bytes for TCP, at least

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "zone/cf_tags.hpp"
 #include "zone/wire/types.hpp"
 #include "zone/zone.hpp"
 
@@ -21,11 +22,13 @@ struct BuildRRset {
   std::vector<std::string> rdata;
   std::vector<unsigned> lines;
   std::string file;
+  bool proxied = false;        // some record carries cf-proxied:true
+  bool flatten_tag = false;    // some record carries cf-flatten-cname
 };
 
 struct BuildNode {
   std::string lower;
-  std::vector<BuildRRset> rrsets;  // in order of first appearance (Knot answers ANY with the first)
+  std::vector<BuildRRset> rrsets;  // sorted by type before emitting
 };
 
 // Offset of the name inside RDATA for types whose targets get additional records.
@@ -56,7 +59,8 @@ uint32_t read_u32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1
 /// Builds a Zone's arrays; a friend of Zone.
 class ZoneBuilder {
  public:
-  ZoneBuilder(NameView origin, const std::string& source) : origin_(wire::name_lower(origin)), source_(source) {}
+  ZoneBuilder(NameView origin, const std::string& source, const ZoneOptions& options)
+      : origin_(wire::name_lower(origin)), source_(source), options_(options) {}
 
   std::shared_ptr<const Zone> build(std::vector<Record> records) {
     group(records);
@@ -85,7 +89,14 @@ class ZoneBuilder {
         n.rrsets.push_back(BuildRRset{r.type, r.ttl, {}, {}, r.file});
         it = n.rrsets.end() - 1;
       }
-      // Identical RRs are one RR (RFC 2181 §5); an RRset keeps its first TTL (RFC 2181 §5.2).
+      if (!r.comment.empty() && (r.type == rrtype::A || r.type == rrtype::AAAA || r.type == rrtype::CNAME)) {
+        CfTags tags = parse_cf_tags(r.comment);
+        if (tags.proxied.value_or(false)) it->proxied = true;
+        if (tags.flatten_cname && r.type == rrtype::CNAME) it->flatten_tag = true;
+      }
+      // RFC 2181 §5.2 wants one TTL per RRset; on a mismatch the last one read wins, as in Knot.
+      it->ttl = r.ttl;
+      // Identical RRs are one RR (RFC 2181 §5).
       if (std::find(it->rdata.begin(), it->rdata.end(), r.rdata) != it->rdata.end()) continue;
       it->rdata.push_back(r.rdata);
       it->lines.push_back(r.line);
@@ -118,9 +129,17 @@ class ZoneBuilder {
       }
       if (!cname) continue;
       if (cname->rdata.size() > 1) fail(*cname, 1, "two CNAME records at " + wire::name_to_text(view_of(n.lower)));
-      if (n.lower == origin_)
-        fail(*cname, 0, "CNAME at the zone apex " + origin_text +
-                            " is not allowed beside SOA and NS (CNAME flattening will accept it)");
+      if (n.lower == origin_) {
+        if (options_.flatten == FlattenMode::none)
+          fail(*cname, 0, "CNAME at the zone apex " + origin_text +
+                              " is not allowed beside SOA and NS (set flatten = \"apex\" to flatten it)");
+        // The apex CNAME is a flattening target: it stands beside SOA/NS/MX/TXT, but an address
+        // RRset beside it would make the answer ambiguous.
+        for (const BuildRRset& s : n.rrsets)
+          if (s.type == rrtype::A || s.type == rrtype::AAAA || s.type == rrtype::DNAME)
+            fail(s, 0, wire::type_to_text(s.type) + " record beside the flattened apex CNAME of " + origin_text);
+        continue;
+      }
       for (const BuildRRset& s : n.rrsets) {
         if (s.type == rrtype::CNAME) continue;
         // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME has no other data at its name.
@@ -146,6 +165,9 @@ class ZoneBuilder {
   }
 
   void sort_nodes() {
+    // RRsets of a node by type: ANY is answered with the first one, the lowest type (as Knot does).
+    for (BuildNode& n : nodes_)
+      std::sort(n.rrsets.begin(), n.rrsets.end(), [](const BuildRRset& a, const BuildRRset& b) { return a.type < b.type; });
     std::sort(nodes_.begin(), nodes_.end(), [](const BuildNode& a, const BuildNode& b) {
       return wire::name_canonical_compare(view_of(a.lower), view_of(b.lower)) < 0;
     });
@@ -217,6 +239,36 @@ class ZoneBuilder {
         if (z.rrset(n, rrtype::NS)) n.flags |= node_delegation;
       }
     }
+    compute_alias_flags();
+  }
+
+  // Proxied and flattened names (DESIGN.md, "Flattening, in one place").
+  void compute_alias_flags() {
+    Zone& z = *zone_;
+    for (const std::string& name : options_.proxied) {
+      const Node* n = z.find(view_of(name));
+      bool ok = n && (z.rrset(*n, rrtype::A) || z.rrset(*n, rrtype::AAAA) || z.rrset(*n, rrtype::CNAME));
+      if (!ok)
+        throw ZoneError(source_, 0, "proxied name " + wire::name_to_text(view_of(name)) +
+                                        " (from the config) has no A, AAAA or CNAME record");
+      z.nodes_[size_t(n - z.nodes_.data())].flags |= node_proxied;
+    }
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      Node& n = z.nodes_[i];
+      bool cname = false, tagged = false;
+      for (const BuildRRset& s : nodes_[i].rrsets) {
+        if (s.proxied) n.flags |= node_proxied;  // one proxied A/AAAA/CNAME makes the whole name proxied
+        if (s.type == rrtype::CNAME) {
+          cname = true;
+          tagged = s.flatten_tag;
+        }
+      }
+      bool apex = i == 0;
+      if (cname && ((apex && options_.flatten != FlattenMode::none) || options_.flatten == FlattenMode::all || tagged))
+        n.flags |= node_flattened;
+      if (n.flags & node_proxied) ++z.proxied_count_;
+      if ((n.flags & node_flattened) && !(n.flags & node_proxied)) ++z.flattened_count_;
+    }
   }
 
   void compute_additionals() {
@@ -260,13 +312,15 @@ class ZoneBuilder {
 
   std::string origin_;
   std::string source_;
+  ZoneOptions options_;
   std::vector<BuildNode> nodes_;
   std::unordered_map<std::string, size_t> node_index_;
   std::shared_ptr<Zone> zone_;
 };
 
-std::shared_ptr<const Zone> compile_zone(NameView origin, std::vector<Record> records, const std::string& source) {
-  return ZoneBuilder(origin, source).build(std::move(records));
+std::shared_ptr<const Zone> compile_zone(NameView origin, std::vector<Record> records, const std::string& source,
+                                         const ZoneOptions& options) {
+  return ZoneBuilder(origin, source, options).build(std::move(records));
 }
 
 }  // namespace apexd::zone

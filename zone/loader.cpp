@@ -55,9 +55,9 @@ class Loader {
  public:
   explicit Loader(wire::NameView zone_origin) : zone_origin_(zone_origin.begin(), zone_origin.end()) {}
 
-  void load_text(std::string_view text, const std::string& file, const std::string& origin, int depth) {
+  void load_text(std::string_view text, const std::string& file, const std::string& origin,
+                 std::optional<uint32_t> dollar_ttl, int depth) {
     std::string current_origin = origin;
-    std::optional<uint32_t> dollar_ttl;
     for (TextEntry& e : split_entries(text, file)) {
       std::vector<std::string> tokens = split_tokens(e.text);
       if (tokens.empty()) continue;
@@ -99,7 +99,8 @@ class Loader {
         inc_origin = *name;
       }
       std::string text = read_file(p.string(), file, e.line);
-      load_text(text, p.string(), inc_origin, depth + 1);  // RFC 1035 §5.1: origin reverts afterwards
+      // The included file starts with our $TTL; its $ORIGIN and $TTL do not leak back (RFC 1035 §5.1).
+      load_text(text, p.string(), inc_origin, dollar_ttl, depth + 1);
     } else {
       throw ZoneError(file, e.line, "unsupported directive '" + d + "'");
     }
@@ -162,7 +163,7 @@ class Loader {
 
 std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source) {
   Loader loader(origin);
-  loader.load_text(text, source, std::string(origin.begin(), origin.end()), 0);
+  loader.load_text(text, source, std::string(origin.begin(), origin.end()), std::nullopt, 0);
   return loader.take();
 }
 

@@ -28,8 +28,8 @@ const RRset* Zone::rrset(const Node& n, uint16_t type) const noexcept {
   return nullptr;
 }
 
-std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView origin) {
-  return compile_zone(origin, load_zone_file(path, origin), path);
+std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView origin, const ZoneOptions& options) {
+  return compile_zone(origin, load_zone_file(path, origin), path, options);
 }
 
 }  // namespace apexd::zone

@@ -20,7 +20,22 @@ enum NodeFlag : uint16_t {
   node_apex = 1 << 0,
   node_delegation = 1 << 1,    ///< has NS and is not the apex: a zone cut
   node_nonauth = 1 << 2,       ///< strictly below a zone cut: occluded or glue
-  node_wildcard_child = 1 << 3 ///< has a `*` child
+  node_wildcard_child = 1 << 3, ///< has a `*` child
+  node_proxied = 1 << 4,        ///< answered with the edge addresses, never its own A/AAAA/CNAME
+  node_flattened = 1 << 5,      ///< its CNAME is resolved and answered as A/AAAA under this name
+};
+
+/// Which CNAMEs of a zone are flattened (DESIGN.md, "Flattening, in one place").
+enum class FlattenMode : uint8_t {
+  none,  ///< never; a CNAME at the apex is a load error
+  apex,  ///< the apex CNAME (and records tagged cf-flatten-cname)
+  all,   ///< every CNAME of the zone
+};
+
+/// Per-zone settings from the config.
+struct ZoneOptions {
+  FlattenMode flatten = FlattenMode::apex;
+  std::vector<std::string> proxied;  ///< absolute wire names (lowercase) answered with edge addresses
 };
 
 /// An additional-section target of one RDATA (NS, MX or SRV target in this zone).
@@ -91,6 +106,10 @@ class Zone {
   }
   wire::NameView additional_name(const Additional& a) const { return {rdata_bytes_.data() + a.name_off, a.name_len}; }
 
+  /// Nodes answered specially: proxied or flattened names.
+  size_t proxied_count() const { return proxied_count_; }
+  size_t flattened_count() const { return flattened_count_; }
+
   const RRset& soa() const { return *soa_; }
   /// TTL of the SOA in negative answers: min(SOA TTL, MINIMUM) (RFC 2308 §3).
   uint32_t negative_ttl() const { return negative_ttl_; }
@@ -113,14 +132,17 @@ class Zone {
   const RRset* soa_ = nullptr;
   uint32_t serial_ = 0;
   uint32_t negative_ttl_ = 0;
+  size_t proxied_count_ = 0;
+  size_t flattened_count_ = 0;
 };
 
 /// Validates and compiles loaded records into a Zone. Throws ZoneError (file:line) when the zone
 /// has no SOA or several at the apex, no apex NS, a CNAME beside other data or two CNAMEs at a name.
+/// A CNAME at the apex is accepted beside SOA/NS/MX/TXT (not A/AAAA) unless flattening is off.
 std::shared_ptr<const Zone> compile_zone(wire::NameView origin, std::vector<Record> records,
-                                         const std::string& source);
+                                         const std::string& source, const ZoneOptions& options = {});
 
 /// Loads a zone file and compiles it.
-std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView origin);
+std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView origin, const ZoneOptions& options = {});
 
 }  // namespace apexd::zone

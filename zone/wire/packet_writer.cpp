@@ -16,6 +16,18 @@ void PacketWriter::begin_response(const Header& h) {
   size_ = header_size;
   counts_ = {};
   compress_count_ = 0;
+  opt_rdlen_at_ = 0;
+}
+
+void PacketWriter::begin_query(uint16_t id, bool rd) {
+  std::memset(buf_.data(), 0, header_size);
+  buf_[0] = uint8_t(id >> 8);
+  buf_[1] = uint8_t(id);
+  buf_[2] = rd ? 0x01 : 0;
+  size_ = header_size;
+  counts_ = {};
+  compress_count_ = 0;
+  opt_rdlen_at_ = 0;
 }
 
 void PacketWriter::write_counts() {
@@ -166,8 +178,24 @@ bool PacketWriter::put_opt(uint16_t payload, uint8_t ext_rcode, uint8_t version,
   uint8_t opt[11] = {0, 0, uint8_t(rrtype::OPT), uint8_t(payload >> 8), uint8_t(payload),
                      ext_rcode, version, uint8_t(dnssec_ok ? 0x80 : 0), 0, 0, 0};
   if (!put_bytes(opt, sizeof opt)) return false;
+  opt_rdlen_at_ = size_ - 2;
   ++counts_[size_t(Section::additional)];
   write_counts();
+  return true;
+}
+
+bool PacketWriter::put_opt_option(uint16_t code, std::span<const uint8_t> data) {
+  // Options extend the OPT RR, which must be the last record written.
+  size_t rdlen_at = opt_rdlen_at_;
+  if (rdlen_at == 0) return false;
+  Mark m = mark();
+  if (!put_u16(code) || !put_u16(uint16_t(data.size())) || !put_bytes(data.data(), data.size())) {
+    rollback(m);
+    return false;
+  }
+  size_t rdlen = size_ - rdlen_at - 2;
+  buf_[rdlen_at] = uint8_t(rdlen >> 8);
+  buf_[rdlen_at + 1] = uint8_t(rdlen);
   return true;
 }
 

@@ -28,6 +28,8 @@ class PacketWriter {
 
   /// Starts a response to `h`: copies ID, opcode, RD and CD; sets QR.
   void begin_response(const Header& h);
+  /// Starts a query with `id` (QR=0, opcode QUERY, RD as given).
+  void begin_query(uint16_t id, bool rd);
   /// Writes the question (only valid right after begin_response); registers it for compression.
   [[nodiscard]] bool put_question(NameView qname, uint16_t qtype, uint16_t qclass);
   /// Writes one RR. Names in the owner and in RDATA of RFC 1035 types are compressed
@@ -36,6 +38,8 @@ class PacketWriter {
                             std::span<const uint8_t> rdata);
   /// Appends an OPT pseudo-RR (RFC 6891 §6.1.2) to the additional section; uses reserved room.
   [[nodiscard]] bool put_opt(uint16_t payload, uint8_t ext_rcode, uint8_t version, bool dnssec_ok);
+  /// Appends an EDNS option to the OPT record just written (must be the last RR). RFC 6891 §6.1.2.
+  [[nodiscard]] bool put_opt_option(uint16_t code, std::span<const uint8_t> data);
 
   /// Keeps `n` bytes free at the end for a later record (the OPT RR).
   void reserve(size_t n) { reserved_ = n; }
@@ -73,6 +77,7 @@ class PacketWriter {
   std::span<uint8_t> buf_;
   size_t limit_;
   size_t reserved_ = 0;
+  size_t opt_rdlen_at_ = 0;  ///< where the OPT RR's RDLENGTH is, once written
   size_t size_ = 0;
   std::array<uint16_t, 3> counts_{};
   std::array<Entry, max_compress_entries> compress_{};

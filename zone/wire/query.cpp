@@ -28,8 +28,18 @@ bool skip_record(Reader& r, bool in_additional, Query& q, bool& opt_seen, bool& 
   uint16_t type, cls, rdlen;
   uint32_t ttl;
   if (!r.name(owner) || !r.u16(type) || !r.u16(cls) || !r.u32(ttl) || !r.u16(rdlen)) return false;
+  size_t rdata_at = r.pos();
   if (!r.skip(rdlen)) return false;
   if (type == rrtype::OPT) {
+    // RFC 6891 §6.1.2: the RDATA is a sequence of {code, length, data}; each must fit.
+    Reader opts(std::span<const uint8_t>(r.data() + rdata_at, rdlen));
+    while (!opts.at_end()) {
+      uint16_t code, len;
+      if (!opts.u16(code) || !opts.u16(len) || !opts.skip(len)) {
+        bad_opt = true;
+        return true;
+      }
+    }
     // RFC 6891 §6.1.1: one OPT, owner is the root, only in the additional section.
     if (!in_additional || opt_seen || owner.len != 1) {
       bad_opt = true;

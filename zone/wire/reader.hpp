@@ -16,6 +16,7 @@ class Reader {
   explicit Reader(std::span<const uint8_t> pkt, size_t pos = 0) : pkt_(pkt), pos_(pos) {}
 
   size_t pos() const { return pos_; }
+  const uint8_t* data() const { return pkt_.data(); }
   size_t remaining() const { return pkt_.size() - pos_; }
   bool at_end() const { return pos_ == pkt_.size(); }
 

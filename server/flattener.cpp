@@ -1,0 +1,148 @@
+// Flattening: follow the chain through our zones, then hand the first external name to the
+// resolver's cache; a miss asks the transport to resolve and come back (NeedsResolution).
+#include "server/flattener.hpp"
+
+#include <algorithm>
+
+#include "zone/wire/types.hpp"
+
+namespace apexd::server {
+
+using wire::NameBuf;
+using wire::NameView;
+using wire::Section;
+namespace rrtype = wire::rrtype;
+
+namespace {
+
+template <class Rdatas>
+AliasOutcome write_addresses(wire::PacketWriter& w, NameView owner, uint16_t type, uint32_t ttl, const Rdatas& list) {
+  if (list.empty()) return {AliasStatus::nodata};
+  wire::PacketWriter::Mark m = w.mark();
+  for (const auto& rd : list) {
+    auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(rd.data()), rd.size());
+    if (!w.put_rr(Section::answer, owner, type, wire::rrclass::IN, ttl, bytes)) {
+      w.rollback(m);  // whole RRset or nothing
+      return {AliasStatus::truncated};
+    }
+  }
+  return {AliasStatus::written};
+}
+
+AliasOutcome write_zone_rrset(wire::PacketWriter& w, NameView owner, const zone::Zone& z, const zone::RRset& s,
+                              uint32_t ttl) {
+  wire::PacketWriter::Mark m = w.mark();
+  for (size_t i = 0; i < s.rdata_count; ++i) {
+    if (!w.put_rr(Section::answer, owner, s.type, wire::rrclass::IN, ttl, z.rdata(s, i))) {
+      w.rollback(m);
+      return {AliasStatus::truncated};
+    }
+  }
+  return {AliasStatus::written};
+}
+
+AliasOutcome servfail(uint16_t code, std::string_view text) {
+  AliasOutcome o;
+  o.status = AliasStatus::servfail;
+  o.ede_code = code;
+  o.ede_text = text;
+  return o;
+}
+
+void set_lower(NameBuf& out, NameView n) {
+  out.len = uint8_t(n.size());
+  wire::name_to_lower(n, out.data.data());
+}
+
+// Serves an expired entry after the upstream failed (RFC 8767 §4).
+AliasOutcome try_stale(const AliasContext& ctx, const NameBuf& target, NameView owner, uint16_t type,
+                       wire::PacketWriter& w) {
+  AliasOutcome out{AliasStatus::nodata};
+  bool found = false;
+  ctx.resolver->cache().probe(target.view(), type, ctx.resolver->now(), [&](const resolver::CacheEntry& e, uint32_t) {
+    if (e.value.outcome != resolver::Outcome::addresses) return;
+    found = true;
+    out = write_addresses(w, owner, type, stale_answer_ttl, e.value.rdata);
+  });
+  if (!found) return {AliasStatus::servfail};
+  ctx.resolver->count_stale();
+  if (out.status == AliasStatus::written) {
+    out.stale = true;
+    out.ede_code = resolver::ede::stale_answer;
+  }
+  return out;
+}
+
+// The first name outside our zones: from the resolution we waited for, or the cache.
+AliasOutcome answer_external(const AliasContext& ctx, const NameBuf& target, uint32_t chain_ttl, NameView owner,
+                             uint16_t type, wire::PacketWriter& w) {
+  if (!ctx.resolver) return servfail(resolver::ede::no_reachable_authority, "no resolver configured for flattening");
+  if (ctx.resolved && ctx.resolved->type == type && wire::name_equal(ctx.resolved->name.view(), target.view())) {
+    const resolver::Resolution& r = *ctx.resolved->resolution;
+    switch (r.outcome) {
+      case resolver::Outcome::addresses:
+        return write_addresses(w, owner, type, std::min(chain_ttl, r.ttl), r.rdata);
+      case resolver::Outcome::nodata:
+      case resolver::Outcome::nxdomain:
+        return {AliasStatus::nodata};
+      case resolver::Outcome::failure: {
+        AliasOutcome stale = try_stale(ctx, target, owner, type, w);
+        if (stale.status != AliasStatus::servfail) return stale;
+        return servfail(r.ede_code, r.ede_text);
+      }
+    }
+  }
+  AliasOutcome out{AliasStatus::needs_resolution};
+  static const boost::asio::any_io_executor no_executor;
+  resolver::Cache::Probe p = ctx.resolver->probe(ctx.executor ? *ctx.executor : no_executor, target.view(), type,
+                                                 [&](const resolver::CacheEntry& e, uint32_t remaining) {
+                                                   if (e.expires <= ctx.resolver->now()) return;  // stale: refresh first
+                                                   if (e.value.outcome == resolver::Outcome::addresses)
+                                                     out = write_addresses(w, owner, type, std::min(chain_ttl, remaining),
+                                                                           e.value.rdata);
+                                                   else
+                                                     out = {AliasStatus::nodata};
+                                                 });
+  if (p.freshness != resolver::Freshness::fresh) out = AliasOutcome{AliasStatus::needs_resolution};
+  if (out.status == AliasStatus::needs_resolution) out.target = target;
+  return out;
+}
+
+}  // namespace
+
+AliasOutcome answer_proxied(const AliasContext& ctx, NameView owner, uint16_t qtype, wire::PacketWriter& w) {
+  if (!ctx.edges) return {AliasStatus::nodata};
+  const auto& list = qtype == rrtype::A ? ctx.edges->ipv4 : ctx.edges->ipv6;
+  return write_addresses(w, owner, qtype, ctx.edges->ttl, list);
+}
+
+AliasOutcome answer_flattened(const AliasContext& ctx, const zone::ZoneSet& zones, const zone::Zone& zone,
+                              const zone::Node& node, NameView owner, uint16_t qtype, wire::PacketWriter& w) {
+  const zone::RRset& cname = *zone.rrset(node, rrtype::CNAME);
+  uint32_t ttl = cname.ttl;
+  NameBuf target;
+  set_lower(target, zone.rdata(cname, 0));
+  for (int link = 0; link < max_flatten_chain; ++link) {
+    const zone::Zone* tz = zones.find_suffix(target.view());
+    if (!tz) return answer_external(ctx, target, ttl, owner, qtype, w);
+    zone::Lookup l = tz->lookup(target.view());
+    const zone::Node* n = l.node;
+    if (!n && l.encloser) n = tz->wildcard_child(*l.encloser);
+    if (!n) return {AliasStatus::nodata};  // the target does not exist: NODATA, as Cloudflare does
+    // Below a cut the data lives with the child's servers: ask the resolver.
+    if (n->flags & (zone::node_delegation | zone::node_nonauth)) return answer_external(ctx, target, ttl, owner, qtype, w);
+    if (n->flags & zone::node_proxied) {
+      if (!ctx.edges) return {AliasStatus::nodata};
+      const auto& list = qtype == rrtype::A ? ctx.edges->ipv4 : ctx.edges->ipv6;
+      return write_addresses(w, owner, qtype, std::min(ttl, ctx.edges->ttl), list);
+    }
+    if (const zone::RRset* s = tz->rrset(*n, qtype)) return write_zone_rrset(w, owner, *tz, *s, std::min(ttl, s->ttl));
+    const zone::RRset* next = tz->rrset(*n, rrtype::CNAME);
+    if (!next) return {AliasStatus::nodata};
+    ttl = std::min(ttl, next->ttl);
+    set_lower(target, tz->rdata(*next, 0));
+  }
+  return servfail(resolver::ede::other, "CNAME chain too long or looping");
+}
+
+}  // namespace apexd::server
