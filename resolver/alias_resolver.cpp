@@ -90,6 +90,10 @@ asio::awaitable<Resolution> AliasResolver::resolve(wire::NameView lower_name, ui
 }
 
 void AliasResolver::prefetch(const asio::any_io_executor& ex, wire::NameView lower_name, uint16_t type) {
+  if (!ex) {  // nowhere to run it (a synchronous caller): leave the entry to expire normally
+    cache_.release_prefetch(lower_name, type);
+    return;
+  }
   stats_.prefetches.fetch_add(1, std::memory_order_relaxed);
   std::string name(reinterpret_cast<const char*>(lower_name.data()), lower_name.size());
   asio::co_spawn(

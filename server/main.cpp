@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
     if (check) {
       spdlog::set_level(spdlog::level::warn);
-      apexd::server::load_zones(cfg);
+      auto zones = apexd::server::load_zones(cfg);
+      for (const std::string& w : apexd::server::config_warnings(cfg, apexd::server::count_proxied(*zones)))
+        std::cerr << "warning: " << w << "\n";
       std::cout << config_path << ": OK (" << cfg.zones.size() << " zones)\n";
       return 0;
     }

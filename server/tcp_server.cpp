@@ -37,7 +37,7 @@ asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s) {
   ++ctx.tcp_open;
   ctx.stats.tcp_connections.fetch_add(1, std::memory_order_relaxed);
   std::vector<uint8_t> in(max_message_size), out(2 + max_message_size);
-  HandlerOptions opts{Transport::tcp, ctx.config.udp_payload};
+  HandlerOptions opts = ctx.options(Transport::tcp);
   for (;;) {
     uint8_t len_bytes[2];
     if (!co_await read_with_deadline(s, asio::buffer(len_bytes), ctx.config.tcp_idle_timeout)) break;
@@ -45,7 +45,9 @@ asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s) {
     if (len == 0) break;
     if (!co_await read_with_deadline(s, asio::buffer(in.data(), len), ctx.config.tcp_idle_timeout)) break;
     ctx.stats.tcp_queries.fetch_add(1, std::memory_order_relaxed);
-    HandleResult r = handle_query(ctx.zones.get(), {in.data(), len}, {out.data() + 2, max_message_size}, opts);
+    std::span<uint8_t> answer(out.data() + 2, max_message_size);
+    HandleResult r = handle_query(ctx.zones.get(), {in.data(), len}, answer, opts);
+    if (r.needs_resolution) r = co_await answer_after_resolution(ctx, {in.data(), len}, answer, Transport::tcp, r);
     if (r.malformed) ctx.stats.malformed.fetch_add(1, std::memory_order_relaxed);
     if (r.size == 0) {  // a dropped query closes the connection: the stream has no other way to say it
       ctx.stats.dropped.fetch_add(1, std::memory_order_relaxed);

@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <vector>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -31,9 +32,38 @@ struct UdpBuffers {
   std::array<mmsghdr, udp_batch> in_msgs, out_msgs;
 };
 
+// A query that waits for the resolver: it keeps a copy of its bytes and its peer.
+struct Deferred {
+  std::vector<uint8_t> request;
+  sockaddr_storage peer;
+  socklen_t peer_len;
+  std::array<uint8_t, 4096> out;
+};
+
+void defer(WorkerContext& ctx, int fd, const uint8_t* req, size_t len, const sockaddr_storage& peer,
+           socklen_t peer_len, const HandleResult& first) {
+  if (ctx.pending_resolutions >= max_pending_resolutions) {
+    ctx.stats.resolutions_shed.fetch_add(1, std::memory_order_relaxed);  // no unbounded queue
+    return;
+  }
+  auto d = std::make_unique<Deferred>();
+  d->request.assign(req, req + len);
+  d->peer = peer;
+  d->peer_len = peer_len;
+  asio::co_spawn(
+      ctx.io,
+      [&ctx, fd, d = std::move(d), first]() -> asio::awaitable<void> {
+        HandleResult r = co_await answer_after_resolution(ctx, d->request, d->out, Transport::udp, first);
+        if (r.size == 0) co_return;
+        if (r.truncated) ctx.stats.truncated.fetch_add(1, std::memory_order_relaxed);
+        ::sendto(fd, d->out.data(), r.size, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&d->peer), d->peer_len);
+      },
+      asio::detached);
+}
+
 void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
   const zone::ZoneSet& zones = ctx.zones.get();
-  HandlerOptions opts{Transport::udp, ctx.config.udp_payload};
+  HandlerOptions opts = ctx.options(Transport::udp);
   unsigned nout = 0;
   for (unsigned i = 0; i < n; ++i) {
     const mmsghdr& m = b.in_msgs[i];
@@ -44,6 +74,10 @@ void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
     }
     HandleResult r = handle_query(zones, {b.in[i].data(), m.msg_len}, b.out[nout], opts);
     if (r.malformed) ctx.stats.malformed.fetch_add(1, std::memory_order_relaxed);
+    if (r.needs_resolution) {
+      defer(ctx, fd, b.in[i].data(), m.msg_len, b.peers[i], m.msg_hdr.msg_namelen, r);
+      continue;
+    }
     if (r.size == 0) {
       ctx.stats.dropped.fetch_add(1, std::memory_order_relaxed);
       continue;

@@ -1,12 +1,15 @@
 // A worker: one thread, one io_context, its own UDP sockets and TCP acceptors (share-nothing).
 #pragma once
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "resolver/alias_resolver.hpp"
 #include "server/config.hpp"
+#include "server/flattener.hpp"
 #include "server/query_handler.hpp"
 #include "server/snapshot.hpp"
 #include "zone/zone_set.hpp"
@@ -17,17 +20,39 @@ namespace apexd::server {
 struct WorkerStats {
   std::atomic<uint64_t> udp_queries{0}, tcp_queries{0}, dropped{0}, malformed{0}, truncated{0};
   std::atomic<uint64_t> tcp_connections{0};
+  std::atomic<uint64_t> resolutions_waited{0}, resolutions_shed{0};
 };
+
+inline constexpr unsigned max_pending_resolutions = 10000;  // per worker; beyond it, queries wait for nothing
 
 struct WorkerContext {
   boost::asio::io_context io{1};
+  boost::asio::any_io_executor executor{io.get_executor()};
   SnapshotCell<zone::ZoneSet>::Reader zones;
   const Config& config;
+  resolver::AliasResolver* resolver = nullptr;  ///< shared by all workers; null: no flattening upstream
+  const EdgeAddresses* edges = nullptr;
   WorkerStats stats;
-  unsigned tcp_open = 0;  ///< connections open on this worker (touched only by its thread)
+  unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
+  unsigned pending_resolutions = 0;  ///< queries waiting for the resolver (touched only by its thread)
 
   WorkerContext(const SnapshotCell<zone::ZoneSet>& cell, const Config& cfg) : zones(cell), config(cfg) {}
+
+  HandlerOptions options(Transport t) const {
+    HandlerOptions o;
+    o.transport = t;
+    o.max_udp_payload = config.udp_payload;
+    o.alias.resolver = resolver;
+    o.alias.edges = edges;
+    o.alias.executor = &executor;
+    return o;
+  }
 };
+
+/// Finishes a query whose first pass needed the resolver: waits for the (coalesced) resolution,
+/// then answers again with it. Returns the final result (size 0 = nothing to send).
+boost::asio::awaitable<HandleResult> answer_after_resolution(WorkerContext& ctx, std::span<const uint8_t> request,
+                                                            std::span<uint8_t> out, Transport t, HandleResult first);
 
 /// Opens a UDP socket bound with SO_REUSEPORT on `addr` and serves it on `ctx` until the io_context stops.
 void start_udp(WorkerContext& ctx, const ListenAddress& addr);
