@@ -1,0 +1,138 @@
+// AliasResolver: coalescing of concurrent misses, results cached, background prefetch.
+#include "resolver/alias_resolver.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
+#include "tests/resolver/fake_upstream.hpp"
+#include "zone/wire/types.hpp"
+
+using namespace apexd;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using test::view;
+
+namespace {
+resolver::CacheOptions opts() {
+  resolver::CacheOptions o;
+  o.hash_seed = 7;
+  o.serve_stale = 3600s;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("resolver: N concurrent misses for one name cause exactly one upstream query") {
+  test::ScriptedUpstream up;
+  up.delay = 50ms;
+  up.answer = [](std::string, uint16_t) { return test::addresses(300, {"\x0a\x00\x00\x01"}); };
+  test::FakeClock clock;
+  resolver::AliasResolver r(opts(), up, clock.fn());
+  asio::io_context io;
+  std::string name = test::wire_name("app.platform.test.");
+  constexpr int n = 100;
+  int done = 0, correct = 0;
+  for (int i = 0; i < n; ++i) {
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      resolver::Resolution res = co_await r.resolve(view(name), wire::rrtype::A);
+      ++done;
+      if (res.outcome == resolver::Outcome::addresses && res.rdata.size() == 1 && res.ttl == 300) ++correct;
+    }, asio::detached);
+  }
+  io.run_for(5s);
+  CHECK(done == n);
+  CHECK(correct == n);
+  CHECK(up.queries == 1);
+  CHECK(r.stats().coalesced.load() == n - 1);
+}
+
+TEST_CASE("resolver: waiters on other threads' executors are resumed on their own executors") {
+  test::ScriptedUpstream up;
+  up.delay = 30ms;
+  up.answer = [](std::string, uint16_t) { return test::addresses(300, {"\x0a\x00\x00\x02"}); };
+  resolver::AliasResolver r(opts(), up);
+  std::string name = test::wire_name("threads.test.");
+  asio::io_context a, b;
+  std::atomic<int> ok{0};
+  std::thread::id ta, tb;
+  auto spawn = [&](asio::io_context& io, std::thread::id* tid) {
+    for (int i = 0; i < 20; ++i)
+      asio::co_spawn(io, [&, tid]() -> asio::awaitable<void> {
+        auto res = co_await r.resolve(view(name), wire::rrtype::A);
+        if (res.outcome == resolver::Outcome::addresses && std::this_thread::get_id() == *tid) ++ok;
+      }, asio::detached);
+  };
+  spawn(a, &ta);
+  spawn(b, &tb);
+  std::thread t1([&] { ta = std::this_thread::get_id(); a.run_for(3s); });
+  std::thread t2([&] { tb = std::this_thread::get_id(); b.run_for(3s); });
+  t1.join();
+  t2.join();
+  CHECK(ok.load() == 40);
+  CHECK(up.queries <= 2);  // one per racing leader at most; usually 1
+}
+
+TEST_CASE("resolver: a resolved name is answered from the cache, and a hit near expiry prefetches") {
+  test::ScriptedUpstream up;
+  int serial = 0;
+  up.answer = [&](std::string, uint16_t) {
+    ++serial;
+    return test::addresses(100, {std::string("\x0a\x00\x00", 3) + char(serial)});
+  };
+  test::FakeClock clock;
+  resolver::AliasResolver r(opts(), up, clock.fn());
+  asio::io_context io;
+  std::string name = test::wire_name("pre.test.");
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { co_await r.resolve(view(name), wire::rrtype::A); }, asio::detached);
+  io.run();
+  io.restart();
+  REQUIRE(up.queries == 1);
+
+  asio::any_io_executor ex = io.get_executor();
+  std::string seen;
+  auto visit = [&](const resolver::CacheEntry& e, uint32_t) { seen = e.value.rdata.at(0); };
+  clock.advance(50s);
+  auto p = r.probe(ex, view(name), wire::rrtype::A, visit);
+  CHECK(p.freshness == resolver::Freshness::fresh);
+  io.run();
+  io.restart();
+  CHECK(up.queries == 1);  // no refresh at half the TTL
+
+  clock.advance(45s);  // 5 s left of 100: prefetch
+  p = r.probe(ex, view(name), wire::rrtype::A, visit);
+  CHECK(p.prefetch_due);
+  CHECK(seen.back() == char(1));  // still served the old value at once
+  io.run();
+  CHECK(up.queries == 2);
+  CHECK(r.stats().prefetches.load() == 1);
+  r.probe(ex, view(name), wire::rrtype::A, visit);
+  CHECK(seen.back() == char(2));  // refreshed in the background
+}
+
+TEST_CASE("resolver: failures are returned to every waiter and not cached") {
+  test::ScriptedUpstream up;
+  up.delay = 10ms;
+  up.answer = [](std::string, uint16_t) {
+    resolver::Resolution r;
+    r.outcome = resolver::Outcome::failure;
+    r.ede_code = resolver::ede::no_reachable_authority;
+    return r;
+  };
+  resolver::AliasResolver r(opts(), up);
+  asio::io_context io;
+  std::string name = test::wire_name("down.test.");
+  int failures = 0;
+  for (int i = 0; i < 5; ++i)
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      auto res = co_await r.resolve(view(name), wire::rrtype::A);
+      if (res.outcome == resolver::Outcome::failure) ++failures;
+    }, asio::detached);
+  io.run_for(2s);
+  CHECK(failures == 5);
+  CHECK(up.queries == 1);
+  auto p = r.cache().probe(view(name), wire::rrtype::A, r.now(), [](const resolver::CacheEntry&, uint32_t) {});
+  CHECK(p.freshness == resolver::Freshness::missing);
+}
