@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages apexd needs: build tools and libraries, and with --test
-# the peers the tests run against (knotd, unbound, dig, kdig, drill, dnsperf, dnspython).
+# the peers the tests run against (knotd, unbound, dig, kdig, drill, dnsperf, dnspython);
+# with --bench also PowerDNS and gnuplot for the side-by-side benchmarks.
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
           libldns-dev libboost1.81-dev libtomlplusplus-dev libspdlog-dev doctest-dev)
-if [[ "${1:-}" == "--test" ]]; then
-  packages+=(knot nsd unbound bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-dnspython)
-fi
+case "${1:-}" in
+  --test) packages+=(knot nsd unbound bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-dnspython) ;;
+  --bench) packages+=(knot nsd unbound bind9-dnsutils knot-dnsutils dnsperf python3 python3-dnspython
+                      pdns-server pdns-backend-bind gnuplot-nox util-linux) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

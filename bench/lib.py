@@ -1,0 +1,170 @@
+"""Shared plumbing for apexd's benchmarks: peers on loopback, CPU pinning, dnsperf, CPU time.
+
+Reuses tests/integration/harness.py for process handling (every process is stopped by PID,
+also when the benchmark is interrupted). Only ever talks to 127.0.0.1.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import harness  # noqa: E402
+
+HOST = harness.HOST
+SERVER_CPU = "1"   # the server under test
+LOAD_CPU = "0"     # dnsperf
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def pin(pid, cpu=SERVER_CPU):
+    """Pins every thread of `pid` (knotd pins its own workers, so re-pin after start)."""
+    subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(pid)], check=True, stdout=subprocess.DEVNULL)
+
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return rss_kib(pid)
+
+
+def children(pid):
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        return [int(x) for x in out.split()]
+    except OSError:
+        return []
+
+
+def dnsperf(port, queryfile, seconds, clients=8, outstanding=100, rate=None):
+    """Runs dnsperf pinned to LOAD_CPU; returns its figures as a dict."""
+    argv = ["taskset", "-c", LOAD_CPU, "dnsperf", "-s", HOST, "-p", str(port), "-d", queryfile,
+            "-c", str(clients), "-q", str(outstanding), "-l", str(seconds), "-t", "2"]
+    if rate:
+        argv += ["-Q", str(rate)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
+    def grab(pattern, cast=float, default=0.0):
+        m = re.search(pattern, out)
+        return cast(m.group(1)) if m else default
+    return {
+        "sent": grab(r"Queries sent:\s+(\d+)", int, 0),
+        "completed": grab(r"Queries completed:\s+(\d+)", int, 0),
+        "lost": grab(r"Queries lost:\s+(\d+)", int, 0),
+        "qps": grab(r"Queries per second:\s+([\d.]+)"),
+        "avg_ms": grab(r"Average Latency \(s\):\s+([\d.]+)") * 1000,
+        "max_ms": grab(r"Average Latency \(s\):.*max ([\d.]+)") * 1000,
+        "raw": out,
+    }
+
+
+def measure(proc_pid, port, queryfile, seconds, **kw):
+    """dnsperf against one server, with the server's CPU time per answered query."""
+    before = cpu_seconds(proc_pid)
+    r = dnsperf(port, queryfile, seconds, **kw)
+    used = cpu_seconds(proc_pid) - before
+    r["cpu_us_per_q"] = used * 1e6 / r["completed"] if r["completed"] else float("inf")
+    return r
+
+
+def write_queries(path, lines, repeat=1):
+    with open(path, "w") as f:
+        for _ in range(repeat):
+            for line in lines:
+                f.write(line + "\n")
+
+
+# ----------------------------------------------------------------------------- peers
+
+def start_unbound(workdir, stubs, port=None):
+    """unbound as a recursive resolver that stubs each (zone, port) to a local authoritative."""
+    port = port or harness.free_port()
+    conf = os.path.join(workdir, "unbound.conf")
+    lines = ["server:", f"    interface: {HOST}", f"    port: {port}", "    do-not-query-localhost: no",
+             '    username: ""', '    chroot: ""', f'    directory: "{workdir}"',
+             f'    pidfile: "{workdir}/unbound.pid"', "    use-syslog: no", '    logfile: ""',
+             "    verbosity: 0", '    module-config: "iterator"', "    access-control: 127.0.0.0/8 allow",
+             "    num-threads: 1"]
+    for zone, _ in stubs:
+        tld = zone.rstrip(".").split(".")[-1] + "."
+        lines.append(f'    local-zone: "{tld}" nodefault')
+    for zone, zport in stubs:
+        lines += ["stub-zone:", f'    name: "{zone}"', f"    stub-addr: {HOST}@{zport}"]
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    proc = harness._spawn("unbound", ["/usr/sbin/unbound", "-d", "-c", conf], workdir, port, conf)
+    wait_recursive(proc, stubs[0][0], timeout=10.0)
+    return proc
+
+
+def wait_recursive(proc, name, timeout=10.0):
+    """Waits until a recursive resolver answers `name` SOA (RD=1)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited early: {proc.stderr()}")
+        try:
+            r = harness.query(proc.port, name, "SOA", rd=True, timeout=0.5)
+            if r is not None and r.rcode() == 0 and r.answer:
+                return
+        except Exception:  # noqa: BLE001 - keep polling
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name} not answering {name} after {timeout}s: {proc.stderr()}")
+
+
+def start_pdns(workdir, zones, resolver_port=None, port=None, expand_alias=True):
+    """pdns_server with the bind backend (always --no-config and an empty security poll suffix)."""
+    port = port or harness.free_port()
+    named = os.path.join(workdir, "named.conf")
+    with open(named, "w") as f:
+        for origin, path in zones:
+            f.write(f'zone "{origin.rstrip(".")}" {{ type master; file "{path}"; }};\n')
+    argv = ["/usr/sbin/pdns_server", "--no-config", "--daemon=no", "--guardian=no", "--disable-syslog",
+            "--write-pid=no", f"--socket-dir={workdir}", f"--local-address={HOST}", f"--local-port={port}",
+            "--launch=bind", f"--bind-config={named}", "--security-poll-suffix=",
+            "--distributor-threads=1", "--receiver-threads=1", "--loglevel=3"]
+    if expand_alias:
+        argv += ["--expand-alias=yes", f"--resolver={HOST}:{resolver_port}"]
+    proc = harness._spawn("pdns_server", argv, workdir, port, named)
+    harness.wait_ready(proc, [zones[0][0]], timeout=15.0)
+    return proc
+
+
+def start_nsd(workdir, zones, port=None):
+    """nsd with minimal responses and response rate limiting off (Debian enables RRL)."""
+    port = port or harness.free_port()
+    conf = os.path.join(workdir, "nsd.conf")
+    lines = ["server:", f"    ip-address: {HOST}@{port}", "    server-count: 1", "    minimal-responses: yes",
+             "    rrl-ratelimit: 0", f'    zonesdir: "{workdir}"', f'    pidfile: "{workdir}/nsd.pid"',
+             f'    database: ""', f'    xfrdfile: "{workdir}/xfrd.state"', f'    zonelistfile: "{workdir}/zone.list"',
+             '    username: ""', '    logfile: "/dev/stderr"', "    verbosity: 0", "remote-control:",
+             "    control-enable: no"]
+    for origin, path in zones:
+        lines += ["zone:", f"    name: {origin}", f"    zonefile: {path}"]
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    proc = harness._spawn("nsd", ["/usr/sbin/nsd", "-d", "-c", conf], workdir, port, conf)
+    harness.wait_ready(proc, [zones[0][0]], timeout=60.0)
+    return proc
