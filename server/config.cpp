@@ -217,6 +217,8 @@ ListenAddress parse_listen(const std::string& text) {
     throw std::invalid_argument("\"" + host + "\" is not an IP address");
   a.host = host;
   a.port = 53;
+  bool port_given = text.size() > host.size() + (text[0] == '[' ? 2 : 0);
+  if (port_given && port.empty()) throw std::invalid_argument("empty port in \"" + text + "\"");
   if (!port.empty()) {
     if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) || std::stoul(port) == 0 || std::stoul(port) > 65535)
       throw std::invalid_argument("\"" + port + "\" is not a port number");
@@ -231,12 +233,16 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
   if (i == 0 || i > 12) throw std::invalid_argument("\"" + text + "\" is not a duration (like 800ms, 10s, 5m, 1h, 1d)");
   uint64_t v = std::stoull(text.substr(0, i));
   std::string unit = text.substr(i);
-  if (unit == "ms") return std::chrono::milliseconds(v);
-  if (unit == "" || unit == "s") return std::chrono::seconds(v);
-  if (unit == "m") return std::chrono::minutes(v);
-  if (unit == "h") return std::chrono::hours(v);
-  if (unit == "d") return std::chrono::hours(24 * v);
-  throw std::invalid_argument("\"" + text + "\" has an unknown unit (use ms, s, m, h or d)");
+  uint64_t ms_per_unit = 0;
+  if (unit == "ms") ms_per_unit = 1;
+  else if (unit == "" || unit == "s") ms_per_unit = 1000;
+  else if (unit == "m") ms_per_unit = 60000;
+  else if (unit == "h") ms_per_unit = 3600000;
+  else if (unit == "d") ms_per_unit = 86400000;
+  else throw std::invalid_argument("\"" + text + "\" has an unknown unit (use ms, s, m, h or d)");
+  constexpr uint64_t max_ms = 10ULL * 366 * 86400000;  // ten years: longer is a typo
+  if (v > max_ms / ms_per_unit) throw std::invalid_argument("\"" + text + "\" is longer than ten years");
+  return std::chrono::milliseconds(v * ms_per_unit);
 }
 
 Config parse_config(const std::string& text, const std::string& path) {

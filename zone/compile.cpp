@@ -59,8 +59,8 @@ uint32_t read_u32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1
 /// Builds a Zone's arrays; a friend of Zone.
 class ZoneBuilder {
  public:
-  ZoneBuilder(NameView origin, const std::string& source, const ZoneOptions& options)
-      : origin_(wire::name_lower(origin)), source_(source), options_(options) {}
+  ZoneBuilder(NameView origin, const std::string& source, const ZoneOptions& options, std::vector<FileStamp> files)
+      : origin_(wire::name_lower(origin)), source_(source), options_(options), files_(std::move(files)) {}
 
   std::shared_ptr<const Zone> build(std::vector<Record> records) {
     group(records);
@@ -141,7 +141,8 @@ class ZoneBuilder {
         continue;
       }
       for (const BuildRRset& s : n.rrsets) {
-        if (s.type == rrtype::CNAME) continue;
+        // RFC 4035 §2.5: a signed zone has RRSIG and NSEC beside its CNAMEs.
+        if (s.type == rrtype::CNAME || s.type == rrtype::RRSIG || s.type == rrtype::NSEC) continue;
         // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME has no other data at its name.
         bool cname_later = cname->lines[0] > s.lines[0] || cname->file != s.file;
         if (cname_later) fail(*cname, 0, "CNAME beside other data (" + wire::type_to_text(s.type) + ") at " +
@@ -177,6 +178,9 @@ class ZoneBuilder {
     zone_ = std::shared_ptr<Zone>(new Zone());
     Zone& z = *zone_;
     z.source_ = source_;
+    z.files_ = std::move(files_);
+    z.options_ = options_;
+    z.loaded_at_ = std::chrono::system_clock::now();
     z.nodes_.reserve(nodes_.size());
     for (const BuildNode& b : nodes_) {
       Node n{};
@@ -236,7 +240,8 @@ class ZoneBuilder {
           parent.flags |= node_wildcard_child;
           parent.wildcard = i;
         }
-        if (z.rrset(n, rrtype::NS)) n.flags |= node_delegation;
+        // An NS below a cut is occluded data, not a cut of its own: referrals go to the top cut.
+        if (z.rrset(n, rrtype::NS) && !(n.flags & node_nonauth)) n.flags |= node_delegation;
       }
     }
     compute_alias_flags();
@@ -313,14 +318,15 @@ class ZoneBuilder {
   std::string origin_;
   std::string source_;
   ZoneOptions options_;
+  std::vector<FileStamp> files_;
   std::vector<BuildNode> nodes_;
   std::unordered_map<std::string, size_t> node_index_;
   std::shared_ptr<Zone> zone_;
 };
 
 std::shared_ptr<const Zone> compile_zone(NameView origin, std::vector<Record> records, const std::string& source,
-                                         const ZoneOptions& options) {
-  return ZoneBuilder(origin, source, options).build(std::move(records));
+                                         const ZoneOptions& options, std::vector<FileStamp> files) {
+  return ZoneBuilder(origin, source, options, std::move(files)).build(std::move(records));
 }
 
 }  // namespace apexd::zone

@@ -3,6 +3,7 @@
 #include "zone/loader.hpp"
 
 #include <ldns/ldns.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -32,7 +33,9 @@ RdfPtr rdf_from_wire(const std::string& wire) {
   return RdfPtr(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, wire.size(), wire.data()));
 }
 
-std::string read_file(const std::string& path, const std::string& from_file, unsigned from_line) {
+std::string read_file(const std::string& path, const std::string& from_file, unsigned from_line,
+                      std::vector<FileStamp>* files) {
+  if (files) files->push_back(stamp_file(path));  // before reading: a later change shows on the next reload
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (from_file.empty()) throw ZoneError(path, 0, "cannot open zone file");
@@ -51,9 +54,20 @@ std::optional<uint32_t> parse_ttl(const std::string& text) {
   return v;
 }
 
+constexpr uint32_t zero_ttl_stand_in = 0x7FFFFFF1;  // not a TTL anyone writes (RFC 2181 §8 max is 2^31-1)
+
+bool is_class(const std::string& t) {
+  std::string u;
+  for (char c : t) u += char(std::toupper(static_cast<unsigned char>(c)));
+  return u == "IN" || u == "CH" || u == "CS" || u == "HS" || (u.size() > 5 && u.compare(0, 5, "CLASS") == 0);
+}
+
+bool is_ttl(const std::string& t) { return parse_ttl(t).has_value(); }
+
 class Loader {
  public:
-  explicit Loader(wire::NameView zone_origin) : zone_origin_(zone_origin.begin(), zone_origin.end()) {}
+  Loader(wire::NameView zone_origin, std::vector<FileStamp>* files)
+      : zone_origin_(zone_origin.begin(), zone_origin.end()), files_(files) {}
 
   void load_text(std::string_view text, const std::string& file, const std::string& origin,
                  std::optional<uint32_t> dollar_ttl, int depth) {
@@ -98,7 +112,7 @@ class Loader {
         if (!name) throw ZoneError(file, e.line, "invalid $INCLUDE origin '" + tokens[2] + "'");
         inc_origin = *name;
       }
-      std::string text = read_file(p.string(), file, e.line);
+      std::string text = read_file(p.string(), file, e.line, files_);
       // The included file starts with our $TTL; its $ORIGIN and $TTL do not leak back (RFC 1035 §5.1).
       load_text(text, p.string(), inc_origin, dollar_ttl, depth + 1);
     } else {
@@ -108,18 +122,26 @@ class Loader {
 
   void record(const TextEntry& e, const std::string& file, const std::string& origin,
               const std::optional<uint32_t>& dollar_ttl) {
-    std::string text;
+    std::vector<std::string> tokens = split_tokens(e.text);
     if (e.owner_blank) {
       if (last_owner_.empty()) throw ZoneError(file, e.line, "record without an owner name and no previous owner");
-      text = last_owner_ + " " + e.text;
-    } else {
-      text = e.text;
+      tokens.insert(tokens.begin(), last_owner_);
+    }
+    // RFC 1035 §5.1 allows "CLASS TTL" as well as "TTL CLASS"; ldns takes only the latter.
+    if (tokens.size() > 3 && is_class(tokens[1]) && is_ttl(tokens[2])) std::swap(tokens[1], tokens[2]);
+    std::string text;
+    for (const std::string& t : tokens) {
+      if (!text.empty()) text += ' ';
+      text += t;
     }
     uint32_t default_ttl = dollar_ttl ? *dollar_ttl : (last_ttl_ ? *last_ttl_ : 3600);
+    // ldns reads a default TTL of 0 as "none" (and uses 3600): pass a stand-in and map it back.
+    const uint32_t ldns_default = default_ttl == 0 ? zero_ttl_stand_in : default_ttl;
     RdfPtr origin_rdf = rdf_from_wire(origin);
     ldns_rr* raw = nullptr;
-    ldns_status st = ldns_rr_new_frm_str(&raw, text.c_str(), default_ttl, origin_rdf.get(), nullptr);
+    ldns_status st = ldns_rr_new_frm_str(&raw, text.c_str(), ldns_default, origin_rdf.get(), nullptr);
     RrPtr rr(raw);
+    if (rr && default_ttl == 0 && ldns_rr_ttl(rr.get()) == zero_ttl_stand_in) ldns_rr_set_ttl(rr.get(), 0);
     if (st != LDNS_STATUS_OK || !rr) {
       throw ZoneError(file, e.line, std::string(ldns_get_errorstr_by_id(st)) + " in '" + e.text + "'");
     }
@@ -154,6 +176,7 @@ class Loader {
   }
 
   std::string zone_origin_;
+  std::vector<FileStamp>* files_;
   std::vector<Record> records_;
   std::string last_owner_;
   std::optional<uint32_t> last_ttl_;
@@ -161,15 +184,27 @@ class Loader {
 
 }  // namespace
 
-std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source) {
-  Loader loader(origin);
+FileStamp stamp_file(const std::string& path) {
+  FileStamp st;
+  st.path = path;
+  struct stat sb {};
+  if (::stat(path.c_str(), &sb) == 0) {
+    st.mtime_ns = int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
+    st.size = uint64_t(sb.st_size);
+  }
+  return st;
+}
+
+std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source,
+                                   std::vector<FileStamp>* files) {
+  Loader loader(origin, files);
   loader.load_text(text, source, std::string(origin.begin(), origin.end()), std::nullopt, 0);
   return loader.take();
 }
 
-std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin) {
-  std::string text = read_file(path, "", 0);
-  return load_zone_text(text, origin, path);
+std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin, std::vector<FileStamp>* files) {
+  std::string text = read_file(path, "", 0, files);
+  return load_zone_text(text, origin, path, files);
 }
 
 }  // namespace apexd::zone

@@ -13,9 +13,12 @@ inline constexpr int max_include_depth = 8;  // loop guard for $INCLUDE
 
 /// Reads `path` with `origin` as the initial $ORIGIN. Handles $ORIGIN, $TTL and $INCLUDE
 /// (relative to the including file). Throws ZoneError with file:line on any error.
-std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin);
+/// `files`, when given, receives a stamp of every file read ($INCLUDEs too), taken before reading.
+std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin,
+                                   std::vector<FileStamp>* files = nullptr);
 
 /// The same for text in memory; `source` names it in messages and anchors relative $INCLUDEs.
-std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source);
+std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source,
+                                   std::vector<FileStamp>* files = nullptr);
 
 }  // namespace apexd::zone

@@ -18,6 +18,17 @@ struct Record {
   std::string comment;  ///< trailing comment text (Cloudflare `cf_tags=` live here)
 };
 
+/// A file a zone was read from, as it was when read (reload reuses zones whose files are unchanged).
+struct FileStamp {
+  std::string path;
+  int64_t mtime_ns = 0;
+  uint64_t size = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+/// The current stamp of `path`; size 0 and mtime 0 when it cannot be read.
+FileStamp stamp_file(const std::string& path);
+
 /// A zone that cannot be loaded; what() is "file:line: reason".
 class ZoneError : public std::runtime_error {
  public:

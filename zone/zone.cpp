@@ -29,7 +29,9 @@ const RRset* Zone::rrset(const Node& n, uint16_t type) const noexcept {
 }
 
 std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView origin, const ZoneOptions& options) {
-  return compile_zone(origin, load_zone_file(path, origin), path, options);
+  std::vector<FileStamp> files;
+  std::vector<Record> records = load_zone_file(path, origin, &files);
+  return compile_zone(origin, std::move(records), path, options, std::move(files));
 }
 
 }  // namespace apexd::zone

@@ -1,5 +1,6 @@
 // The compiled, immutable zone: nodes in canonical order, flags, parents, glue, pre-encoded RDATA.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -36,6 +37,7 @@ enum class FlattenMode : uint8_t {
 struct ZoneOptions {
   FlattenMode flatten = FlattenMode::apex;
   std::vector<std::string> proxied;  ///< absolute wire names (lowercase) answered with edge addresses
+  bool operator==(const ZoneOptions&) const = default;
 };
 
 /// An additional-section target of one RDATA (NS, MX or SRV target in this zone).
@@ -78,6 +80,11 @@ class Zone {
   wire::NameView origin() const { return name(apex()); }
   std::string origin_text() const { return wire::name_to_text(origin()); }
   const std::string& source() const { return source_; }
+  /// Every file the zone was read from, stamped when read.
+  const std::vector<FileStamp>& files() const { return files_; }
+  const ZoneOptions& options() const { return options_; }
+  /// When the zone was compiled (wall clock), for /zones and metrics.
+  std::chrono::system_clock::time_point loaded_at() const { return loaded_at_; }
   uint32_t serial() const { return serial_; }
   size_t record_count() const { return rdatas_.size(); }
 
@@ -122,6 +129,9 @@ class Zone {
   };
 
   std::string source_;
+  std::vector<FileStamp> files_;
+  ZoneOptions options_;
+  std::chrono::system_clock::time_point loaded_at_;
   std::string names_;
   std::vector<Node> nodes_;
   std::vector<RRset> rrsets_;
@@ -140,7 +150,8 @@ class Zone {
 /// has no SOA or several at the apex, no apex NS, a CNAME beside other data or two CNAMEs at a name.
 /// A CNAME at the apex is accepted beside SOA/NS/MX/TXT (not A/AAAA) unless flattening is off.
 std::shared_ptr<const Zone> compile_zone(wire::NameView origin, std::vector<Record> records,
-                                         const std::string& source, const ZoneOptions& options = {});
+                                         const std::string& source, const ZoneOptions& options = {},
+                                         std::vector<FileStamp> files = {});
 
 /// Loads a zone file and compiles it.
 std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView origin, const ZoneOptions& options = {});

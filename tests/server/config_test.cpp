@@ -1,0 +1,237 @@
+// Tests for server/config: a valid sample, errors naming file:line and the key path, durations
+// and listen addresses.
+#include "server/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "support/dns_test.hpp"
+
+using namespace apexd;
+using namespace std::chrono_literals;
+using server::ConfigError;
+
+namespace {
+
+const std::string path = "/etc/apexd/apexd.toml";
+
+std::string error_of(const std::string& text) {
+  try {
+    server::parse_config(text, path);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+const std::string one_zone =
+    "[[zone]]\n"
+    "origin = \"example.com.\"\n"
+    "file = \"example.com.zone\"\n";
+
+}  // namespace
+
+TEST_CASE("parse_config: a valid sample") {
+  const std::string text =
+      "# apexd sample\n"
+      "[server]\n"
+      "listen = [\"127.0.0.1:5353\", \"[::1]:5353\", \"192.0.2.1\"]\n"
+      "threads = 4\n"
+      "tcp_idle_timeout = \"2500ms\"\n"
+      "tcp_max_connections = 200\n"
+      "udp_payload = 1400\n"
+      "\n"
+      "[log]\n"
+      "level = \"debug\"\n"
+      "\n"
+      "[[zone]]\n"
+      "origin = \"Example.COM.\"\n"
+      "file = \"zones/example.com.zone\"\n"
+      "\n"
+      "[[zone]]\n"
+      "origin = \"platform.test.\"\n"
+      "file = \"/var/lib/apexd/platform.test.zone\"\n"
+      "\n"
+      "[[zone]]\n"
+      "origin = \"up.test.\"\n"
+      "file = \"../shared/up.test.zone\"\n";
+  server::Config c = server::parse_config(text, path);
+  CHECK(c.path == path);
+  REQUIRE(c.listen.size() == 3);
+  CHECK(c.listen[0].host == "127.0.0.1");
+  CHECK(c.listen[0].port == 5353);
+  CHECK(c.listen[1].host == "::1");
+  CHECK(c.listen[1].port == 5353);
+  CHECK(c.listen[1].text() == "[::1]:5353");
+  CHECK(c.listen[2].text() == "192.0.2.1:53");
+  CHECK(c.threads == 4);
+  CHECK(c.tcp_idle_timeout == 2500ms);
+  CHECK(c.tcp_max_connections == 200);
+  CHECK(c.udp_payload == 1400);
+  CHECK(c.log_level == "debug");
+  REQUIRE(c.zones.size() == 3);
+  // Origins are stored lowercase, in wire form and as text.
+  CHECK(c.zones[0].origin == test::wire_name("example.com."));
+  CHECK(c.zones[0].origin_text == "example.com.");
+  CHECK(c.zones[0].line == 12);
+  // Relative zone files are resolved against the config file's folder.
+  CHECK(c.zones[0].file == "/etc/apexd/zones/example.com.zone");
+  CHECK(c.zones[1].file == "/var/lib/apexd/platform.test.zone");
+  CHECK(c.zones[2].file == "/etc/shared/up.test.zone");
+  CHECK(c.zones[2].line == 20);
+}
+
+TEST_CASE("parse_config: defaults") {
+  server::Config c = server::parse_config(one_zone, path);
+  REQUIRE(c.listen.size() == 1);
+  CHECK(c.listen[0].text() == "127.0.0.1:53");
+  CHECK(c.threads == 0);
+  CHECK(c.tcp_idle_timeout == 10s);
+  CHECK(c.tcp_max_connections == 1024);
+  CHECK(c.udp_payload == 1232);
+  CHECK(c.log_level == "info");
+  REQUIRE(c.zones.size() == 1);
+  CHECK(c.zones[0].file == "/etc/apexd/example.com.zone");
+}
+
+TEST_CASE("parse_config: a relative config path anchors relative zone files") {
+  server::Config c = server::parse_config(one_zone, "conf/apexd.toml");
+  REQUIRE(c.zones.size() == 1);
+  CHECK(c.zones[0].file == "conf/example.com.zone");
+  server::Config bare = server::parse_config(one_zone, "apexd.toml");
+  CHECK(bare.zones[0].file == "example.com.zone");
+}
+
+TEST_CASE("parse_config: errors name file:line and the key path") {
+  struct Case {
+    std::string what;
+    std::string text;
+    std::string prefix;  // "line: key" after the file name
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"unknown key in [server]", "[server]\nlisen = [\"127.0.0.1:53\"]\n" + one_zone, "2: server.lisen", "unknown key"},
+      {"unknown top-level key", "verbose = true\n" + one_zone, "1: verbose", "unknown key"},
+      {"unknown table", one_zone + "[metrics]\nport = 9100\n", "4: metrics", "unknown key"},
+      {"unknown key in a zone", one_zone + "orign = \"x.\"\n", "4: zone[0].orign", "unknown key"},
+      {"unknown key in [log]", "[log]\nlevel = \"info\"\nfile = \"/tmp/x\"\n" + one_zone, "3: log.file", "unknown key"},
+      {"threads is a string", "[server]\nthreads = \"4\"\n" + one_zone, "2: server.threads", "must be an integer"},
+      {"threads out of range", "[server]\nthreads = 1000\n" + one_zone, "2: server.threads", "between 0 and 256"},
+      {"udp_payload below 512", "[server]\nudp_payload = 100\n" + one_zone, "2: server.udp_payload",
+       "between 512 and 4096"},
+      {"listen is a string", "[server]\nlisten = \"127.0.0.1:53\"\n" + one_zone, "2: server.listen", "must be an array"},
+      {"listen is empty", "[server]\nlisten = []\n" + one_zone, "2: server.listen", "at least one address"},
+      {"listen entry not a string", "[server]\nlisten = [53]\n" + one_zone, "2: server.listen[0]", "must be a string"},
+      {"bad address", "[server]\nlisten = [\"127.0.0.1:53\", \"1.2.3:53\"]\n" + one_zone, "2: server.listen[1]",
+       "not an IP address"},
+      {"host name instead of an address", "[server]\nlisten = [\"localhost:53\"]\n" + one_zone, "2: server.listen[0]",
+       "not an IP address"},
+      {"bad port", "[server]\nlisten = [\"127.0.0.1:70000\"]\n" + one_zone, "2: server.listen[0]", "not a port number"},
+      {"bad duration", "[server]\ntcp_idle_timeout = \"10 seconds\"\n" + one_zone, "2: server.tcp_idle_timeout",
+       "unit"},
+      {"negative duration", "[server]\ntcp_idle_timeout = -5\n" + one_zone, "2: server.tcp_idle_timeout", "between"},
+      {"server is not a table", "server = 5\n" + one_zone, "1: server", "must be a table"},
+      {"bad log level", "[log]\nlevel = \"verbose\"\n" + one_zone, "2: log.level", "must be one of"},
+      {"log level not a string", "[log]\nlevel = 3\n" + one_zone, "2: log.level", "must be a string"},
+      {"no zone at all", "[log]\nlevel = \"info\"\n", "1: zone", "no [[zone]] configured"},
+      {"zone is not an array of tables", "zone = \"example.com.\"\n", "1: zone", "array of tables"},
+      {"missing origin", "[[zone]]\nfile = \"x.zone\"\n", "1: zone[0].origin", "missing"},
+      {"missing file", "[[zone]]\norigin = \"example.com.\"\n", "1: zone[0].file", "missing"},
+      {"origin not absolute", "[[zone]]\norigin = \"example.com\"\nfile = \"x.zone\"\n", "2: zone[0].origin",
+       "absolute"},
+      {"origin not a string", "[[zone]]\norigin = 5\nfile = \"x.zone\"\n", "2: zone[0].origin", "must be a string"},
+      {"duplicate zone, case differs",
+       one_zone + "\n[[zone]]\norigin = \"EXAMPLE.com.\"\nfile = \"other.zone\"\n", "6: zone[1].origin",
+       "listed twice"},
+      {"bad flatten mode", one_zone + "flatten = \"sometimes\"\n", "4: zone[0].flatten", "\"apex\", \"all\" or \"none\""},
+      {"TOML syntax error", "[server\nthreads = 4\n", "1", ""},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    std::string message = error_of(c.text);
+    CAPTURE(message);
+    CHECK(message.rfind(path + ":" + c.prefix + ":", 0) == 0);
+    CHECK(message.find(c.reason) != std::string::npos);
+  }
+}
+
+TEST_CASE("parse_config: an empty listen port is an error, not port 53") {
+  CHECK_THROWS_AS(server::parse_listen("127.0.0.1:"), std::invalid_argument);
+  CHECK_THROWS_AS(server::parse_listen("[::1]:"), std::invalid_argument);
+}
+
+TEST_CASE("parse_config: a duration too large for milliseconds is an error") {
+  CHECK_THROWS_AS(server::parse_duration("999999999999d"), std::invalid_argument);
+  std::string message = error_of("[server]\ntcp_idle_timeout = \"999999999999d\"\n" + one_zone);
+  CHECK(message.rfind(path + ":2: server.tcp_idle_timeout: ", 0) == 0);
+}
+
+TEST_CASE("parse_duration") {
+  struct Case {
+    std::string text;
+    std::chrono::milliseconds expected;
+  };
+  const std::vector<Case> cases = {
+      {"800ms", 800ms}, {"10s", 10s}, {"5m", 5min}, {"1h", 1h}, {"1d", 24h},
+      {"42", 42s},      {"0", 0s},    {"0ms", 0ms}, {"007s", 7s}, {"86400", 24h},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.text);
+    CHECK(server::parse_duration(c.text) == c.expected);
+  }
+  for (const std::string bad : {"", "s", "ms", "10x", "10 s", "-5", "1.5s", "5M", "10sec", "1h30m", "1234567890123"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(server::parse_duration(bad), std::invalid_argument);
+  }
+}
+
+TEST_CASE("parse_listen") {
+  struct Case {
+    std::string text;
+    std::string host;
+    uint16_t port;
+  };
+  const std::vector<Case> cases = {
+      {"127.0.0.1:53", "127.0.0.1", 53},
+      {"0.0.0.0:5353", "0.0.0.0", 5353},
+      {"192.0.2.1", "192.0.2.1", 53},
+      {"[::1]:5353", "::1", 5353},
+      {"[2001:db8::1]", "2001:db8::1", 53},
+      {"::1", "::1", 53},
+      {"2001:db8::53", "2001:db8::53", 53},
+      {"127.0.0.1:65535", "127.0.0.1", 65535},
+      {"127.0.0.1:1", "127.0.0.1", 1},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.text);
+    server::ListenAddress a = server::parse_listen(c.text);
+    CHECK(a.host == c.host);
+    CHECK(a.port == c.port);
+  }
+  for (const std::string bad : {"", "localhost", "localhost:53", "1.2.3:53", "256.1.1.1", "127.0.0.1:0",
+                                "127.0.0.1:65536", "127.0.0.1:123456", "127.0.0.1:5x", "127.0.0.1:-1", "[::1",
+                                "[::1]5353", "[::1]:abc", "[127.0.0.1:53", "fe80::1%eth0", ":53"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(server::parse_listen(bad), std::invalid_argument);
+  }
+}
+
+TEST_CASE("load_config: a missing file is an error naming it") {
+  std::string message;
+  try {
+    server::load_config("/nonexistent/apexd.toml");
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  CHECK(message.rfind("/nonexistent/apexd.toml: ", 0) == 0);
+  CHECK(message.find("cannot open") != std::string::npos);
+
+  test::TempDir dir;
+  std::string p = dir.write("apexd.toml", one_zone);
+  server::Config c = server::load_config(p);
+  REQUIRE(c.zones.size() == 1);
+  CHECK(c.zones[0].file == (dir.path() / "example.com.zone").string());
+}
