@@ -58,7 +58,11 @@ std::chrono::milliseconds get_duration(const std::string& path, const toml::node
 }
 
 void parse_server(const std::string& path, const toml::table& t, Config& c) {
-  check_keys(path, t, "server.", {"listen", "threads", "tcp_idle_timeout", "tcp_max_connections", "udp_payload"});
+  check_keys(path, t, "server.", {"listen", "threads", "tcp_idle_timeout", "tcp_max_connections", "udp_payload", "user"});
+  if (const toml::node* n = t.get("user")) {
+    c.user = get_string(path, *n, "server.user");
+    if (c.user.empty()) fail(path, n->source(), "server.user", "must not be empty (leave it out to keep the user)");
+  }
   if (const toml::node* n = t.get("listen")) {
     const toml::array* arr = n->as_array();
     if (!arr) fail(path, n->source(), "server.listen", "must be an array of \"address:port\" strings");
@@ -82,7 +86,12 @@ void parse_server(const std::string& path, const toml::table& t, Config& c) {
 }
 
 void parse_log(const std::string& path, const toml::table& t, Config& c) {
-  check_keys(path, t, "log.", {"level"});
+  check_keys(path, t, "log.", {"level", "file", "queries"});
+  if (const toml::node* n = t.get("file")) c.log_file = get_string(path, *n, "log.file");
+  if (const toml::node* n = t.get("queries")) {
+    if (!n->is_boolean()) fail(path, n->source(), "log.queries", "must be true or false");
+    c.log_queries = n->as_boolean()->get();
+  }
   if (const toml::node* n = t.get("level")) {
     c.log_level = get_string(path, *n, "log.level");
     static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -97,6 +106,17 @@ std::vector<std::string> get_string_array(const std::string& path, const toml::n
   std::vector<std::string> out;
   for (size_t i = 0; i < arr->size(); ++i) out.push_back(get_string(path, *arr->get(i), key + "[" + std::to_string(i) + "]"));
   return out;
+}
+
+void parse_control(const std::string& path, const toml::table& t, Config& c) {
+  check_keys(path, t, "control.", {"listen"});
+  if (const toml::node* n = t.get("listen")) {
+    try {
+      c.control = parse_listen(get_string(path, *n, "control.listen"));
+    } catch (const std::invalid_argument& e) {
+      fail(path, n->source(), "control.listen", e.what());
+    }
+  }
 }
 
 void parse_proxy(const std::string& path, const toml::table& t, Config& c) {
@@ -254,7 +274,8 @@ Config parse_config(const std::string& text, const std::string& path) {
   }
   Config c;
   c.path = path;
-  check_keys(path, root, "", {"server", "log", "proxy", "resolver", "zone"});
+  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "zone"});
+  if (const toml::table* t = table_at(path, root, "control")) parse_control(path, *t, c);
   if (const toml::table* t = table_at(path, root, "server")) parse_server(path, *t, c);
   if (const toml::table* t = table_at(path, root, "log")) parse_log(path, *t, c);
   if (const toml::table* t = table_at(path, root, "proxy")) parse_proxy(path, *t, c);

@@ -1,6 +1,7 @@
 // apexd's TOML configuration: what it serves and where it listens. Errors name the key path.
 #pragma once
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -54,7 +55,11 @@ struct Config {
   std::chrono::milliseconds tcp_idle_timeout{10000};
   unsigned tcp_max_connections = 1024;
   uint16_t udp_payload = 1232;
+  std::string user;      ///< drop to this user after binding the sockets (empty = stay)
   std::string log_level = "info";
+  std::string log_file;  ///< empty = standard error
+  bool log_queries = false;
+  std::optional<ListenAddress> control;  ///< the HTTP control endpoint, off unless set
   ProxyConfig proxy;
   ResolverConfig resolver;
   std::vector<ZoneConfig> zones;

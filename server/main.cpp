@@ -1,4 +1,5 @@
 // apexd command line: serve, check a configuration, print the version.
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -49,6 +50,12 @@ int main(int argc, char** argv) {
   apexd::server::Config cfg;
   try {
     cfg = apexd::server::load_config(config_path);
+    if (!cfg.log_file.empty() && !check) {
+      auto file_logger = spdlog::basic_logger_mt("apexd-file", cfg.log_file);
+      spdlog::set_default_logger(file_logger);
+      spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+      spdlog::flush_every(std::chrono::seconds(1));
+    }
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
     if (check) {
       spdlog::set_level(spdlog::level::warn);

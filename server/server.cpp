@@ -1,42 +1,57 @@
-// Server lifecycle: zone loading, worker threads, signals.
+// Server lifecycle: start-up, worker threads, SIGHUP/HTTP reload, metrics, readiness, shutdown.
 #include "server/server.hpp"
+
+#include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "server/control.hpp"
+#include "server/metrics.hpp"
+#include "server/process.hpp"
 #include "server/worker.hpp"
 #include "zone/zone.hpp"
 
 namespace apexd::server {
 
+namespace asio = boost::asio;
+
 std::shared_ptr<const zone::ZoneSet> load_zones(const Config& cfg) {
   std::vector<std::shared_ptr<const zone::Zone>> zones;
   for (const ZoneConfig& zc : cfg.zones) {
-    auto origin = wire::NameView(reinterpret_cast<const uint8_t*>(zc.origin.data()), zc.origin.size());
-    auto z = zone::load_zone(zc.file, origin, zc.options);
-    spdlog::info("event=zone_loaded zone={} serial={} records={} flattened={} proxied={} file={}", zc.origin_text,
-                 z->serial(), z->record_count(), z->flattened_count(), z->proxied_count(), zc.file);
-    zones.push_back(std::move(z));
+    wire::NameView origin(reinterpret_cast<const uint8_t*>(zc.origin.data()), zc.origin.size());
+    zones.push_back(zone::load_zone(zc.file, origin, zc.options));
   }
   return std::make_shared<const zone::ZoneSet>(std::move(zones));
 }
 
+size_t count_proxied(const zone::ZoneSet& zones) {
+  size_t n = 0;
+  for (const auto& z : zones.zones()) n += z->proxied_count();
+  return n;
+}
+
+namespace {
+
 EdgeAddresses make_edges(const ProxyConfig& p) {
   EdgeAddresses e;
   e.ttl = p.ttl;
-  for (const std::string& a : p.ipv4) e.ipv4.push_back(std::string(reinterpret_cast<const char*>(
-      boost::asio::ip::make_address_v4(a).to_bytes().data()), 4));
-  for (const std::string& a : p.ipv6) e.ipv6.push_back(std::string(reinterpret_cast<const char*>(
-      boost::asio::ip::make_address_v6(a).to_bytes().data()), 16));
+  for (const std::string& a : p.ipv4) {
+    auto b = asio::ip::make_address_v4(a).to_bytes();
+    e.ipv4.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  for (const std::string& a : p.ipv6) {
+    auto b = asio::ip::make_address_v6(a).to_bytes();
+    e.ipv6.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
+  }
   return e;
 }
 
 resolver::UpstreamOptions make_upstream_options(const ResolverConfig& r) {
   resolver::UpstreamOptions o;
-  for (const ListenAddress& a : r.upstreams)
-    o.servers.emplace_back(boost::asio::ip::make_address(a.host), a.port);
+  for (const ListenAddress& a : r.upstreams) o.servers.emplace_back(asio::ip::make_address(a.host), a.port);
   o.try_timeout = r.timeout;
   o.deadline = r.deadline;
   return o;
@@ -51,52 +66,246 @@ resolver::CacheOptions make_cache_options(const ResolverConfig& r) {
   return o;
 }
 
-size_t count_proxied(const zone::ZoneSet& zones) {
-  size_t n = 0;
-  for (const auto& z : zones.zones()) n += z->proxied_count();
-  return n;
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
-int run_server(const Config& cfg) {
-  SnapshotCell<zone::ZoneSet> cell(load_zones(cfg));
-  for (const std::string& w : config_warnings(cfg, count_proxied(*cell.load()))) spdlog::warn("event=config_warning {}", w);
-  unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  EdgeAddresses edges = make_edges(cfg.proxy);
-  resolver::ForwardUpstream upstream(make_upstream_options(cfg.resolver));
-  resolver::AliasResolver alias_resolver(make_cache_options(cfg.resolver), upstream);
+double seconds_since_epoch(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
 
-  std::vector<std::unique_ptr<WorkerContext>> workers;
-  for (unsigned i = 0; i < threads; ++i) {
-    auto w = std::make_unique<WorkerContext>(cell, cfg);
-    w->resolver = &alias_resolver;
-    w->edges = &edges;
-    for (const ListenAddress& a : cfg.listen) {
+class Server {
+ public:
+  explicit Server(const Config& cfg)
+      : cfg_(cfg),
+        zones_(std::make_shared<const zone::ZoneSet>()),
+        edges_(make_edges(cfg.proxy)),
+        upstream_(make_upstream_options(cfg.resolver)),
+        resolver_(make_cache_options(cfg.resolver), upstream_),
+        started_(std::chrono::system_clock::now()) {}
+
+  int run() {
+    ReloadReport report;
+    auto initial = build_zone_set(cfg_, nullptr, report);
+    if (report.failed) {
+      for (const std::string& e : report.errors) spdlog::critical("event=start_failed error=\"{}\"", e);
+      return 1;
+    }
+    zones_.publish(initial);
+    for (const std::string& w : config_warnings(cfg_, count_proxied(*initial))) spdlog::warn("event=config_warning {}", w);
+
+    unsigned threads = cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < threads; ++i) {
+      auto w = std::make_unique<WorkerContext>(zones_, cfg_);
+      w->resolver = &resolver_;
+      w->edges = &edges_;
+      w->log_queries = cfg_.log_queries;
+      for (const ListenAddress& a : cfg_.listen) {
+        try {
+          start_udp(*w, a);
+          start_tcp(*w, a);
+        } catch (const boost::system::system_error& e) {
+          spdlog::critical("event=listen_failed address={} error=\"{}\"", a.text(), e.code().message());
+          return 1;
+        }
+      }
+      workers_.push_back(std::move(w));
+    }
+    if (cfg_.control) {
       try {
-        start_udp(*w, a);
-        start_tcp(*w, a);
+        start_control(main_io_, *cfg_.control, handlers());
       } catch (const boost::system::system_error& e) {
-        spdlog::critical("event=listen_failed address={} error=\"{}\"", a.text(), e.code().message());
+        spdlog::critical("event=listen_failed address={} error=\"{}\"", cfg_.control->text(), e.code().message());
         return 1;
       }
     }
-    workers.push_back(std::move(w));
+    if (!cfg_.user.empty()) {
+      try {
+        drop_privileges(cfg_.user);  // every socket is bound: ports below 1024 stay ours
+        spdlog::info("event=privileges_dropped user={} uid={}", cfg_.user, ::getuid());
+      } catch (const std::exception& e) {
+        spdlog::critical("event=start_failed error=\"{}\"", e.what());
+        return 1;
+      }
+    }
+    for (const ListenAddress& a : cfg_.listen) spdlog::info("event=listening address={} transports=udp,tcp", a.text());
+    spdlog::info("event=started version={} threads={} zones={}", APEXD_VERSION, threads, initial->zones().size());
+
+    asio::signal_set stop_signals(main_io_, SIGINT, SIGTERM);
+    stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      spdlog::info("event=stopping signal={}", sig);
+      notify_systemd("STOPPING=1");
+      for (auto& w : workers_) w->io.stop();
+      main_io_.stop();
+    });
+    asio::signal_set hup(main_io_, SIGHUP);
+    std::function<void()> wait_hup = [&] {
+      hup.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        reload("sighup");
+        wait_hup();
+      });
+    };
+    wait_hup();
+
+    std::vector<std::thread> pool;
+    for (auto& w : workers_) pool.emplace_back([&io = w->io] { io.run(); });
+    notify_systemd("READY=1\nSTATUS=serving " + std::to_string(initial->zones().size()) + " zones");
+    main_io_.run();
+    for (auto& w : workers_) w->io.stop();
+    for (auto& t : pool) t.join();
+    spdlog::info("event=stopped");
+    return 0;
   }
-  for (const ListenAddress& a : cfg.listen) spdlog::info("event=listening address={} transports=udp,tcp", a.text());
-  spdlog::info("event=started threads={} zones={}", threads, cfg.zones.size());
 
-  boost::asio::io_context main_io;
-  boost::asio::signal_set signals(main_io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int sig) {
-    spdlog::info("event=stopping signal={}", sig);
-    for (auto& w : workers) w->io.stop();
-  });
+ private:
+  // Re-reads the config's zone list and every changed zone file, off the serving threads,
+  // and publishes the result in one swap. Returns what happened.
+  ReloadReport reload(const char* trigger) {
+    notify_systemd("RELOADING=1");
+    ReloadReport report;
+    auto started = std::chrono::steady_clock::now();
+    try {
+      Config next = load_config(cfg_.path);
+      auto set = build_zone_set(next, zones_.load().get(), report);
+      zones_.publish(set);
+    } catch (const std::exception& e) {
+      ++report.failed;
+      report.errors.push_back(e.what());
+      spdlog::error("event=reload_failed trigger={} error=\"{}\" action=keep_all", trigger, e.what());
+    }
+    (report.failed ? reload_failures_ : reload_successes_).fetch_add(1);
+    zone_failures_.fetch_add(report.failed);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    spdlog::info("event=reload trigger={} loaded={} unchanged={} failed={} removed={} ms={}", trigger, report.loaded,
+                 report.reused, report.failed, report.removed, ms);
+    notify_systemd("READY=1");
+    return report;
+  }
 
-  std::vector<std::thread> pool;
-  for (auto& w : workers) pool.emplace_back([&io = w->io] { io.run(); });
-  main_io.run();
-  for (auto& t : pool) t.join();
-  spdlog::info("event=stopped");
-  return 0;
-}
+  ControlHandlers handlers() {
+    ControlHandlers h;
+    h.metrics = [this] { return metrics(); };
+    h.zones = [this] { return zones_json(); };
+    h.reload = [this](bool& ok) {
+      ReloadReport r = reload("http");
+      ok = r.failed == 0;
+      std::string body = "{\"loaded\":" + std::to_string(r.loaded) + ",\"unchanged\":" + std::to_string(r.reused) +
+                         ",\"failed\":" + std::to_string(r.failed) + ",\"removed\":" + std::to_string(r.removed) +
+                         ",\"errors\":[";
+      for (size_t i = 0; i < r.errors.size(); ++i) body += (i ? ",\"" : "\"") + json_escape(r.errors[i]) + "\"";
+      return body + "]}\n";
+    };
+    return h;
+  }
+
+  std::string zones_json() {
+    auto set = zones_.load();
+    std::string out = "[";
+    bool first = true;
+    for (const auto& z : set->zones()) {
+      auto names = [&](uint16_t flag) {
+        std::string list = "[";
+        bool f = true;
+        for (const zone::Node& n : z->nodes()) {
+          if (!(n.flags & flag) || (flag == zone::node_flattened && (n.flags & zone::node_proxied))) continue;
+          list += (f ? "\"" : ",\"") + json_escape(wire::name_to_text(z->name(n))) + "\"";
+          f = false;
+        }
+        return list + "]";
+      };
+      out += first ? "\n" : ",\n";
+      first = false;
+      out += "  {\"origin\":\"" + json_escape(z->origin_text()) + "\",\"serial\":" + std::to_string(z->serial()) +
+             ",\"records\":" + std::to_string(z->record_count()) + ",\"flattened\":" + names(zone::node_flattened) +
+             ",\"proxied\":" + names(zone::node_proxied) + ",\"file\":\"" + json_escape(z->source()) +
+             "\",\"loaded_at\":" + std::to_string(int64_t(seconds_since_epoch(z->loaded_at()))) + "}";
+    }
+    return out + "\n]\n";
+  }
+
+  std::string metrics() {
+    std::string out;
+    std::vector<const WorkerCounters*> counters;
+    for (const auto& w : workers_) counters.push_back(&w->stats);
+    render_worker_metrics(out, counters);
+
+    const resolver::ResolverStats& rs = resolver_.stats();
+    const resolver::UpstreamStats& us = upstream_.stats();
+    struct Item {
+      const char* name;
+      const char* help;
+      uint64_t value;
+    };
+    const Item items[] = {
+        {"apexd_cache_hits_total", "Flattening look-ups answered from a fresh cache entry.", rs.hits.load()},
+        {"apexd_cache_misses_total", "Flattening look-ups that queried an upstream.", rs.misses.load()},
+        {"apexd_cache_stale_total", "Stale answers served after an upstream failure (RFC 8767).", rs.stale.load()},
+        {"apexd_cache_prefetches_total", "Background refreshes of entries near expiry.", rs.prefetches.load()},
+        {"apexd_cache_coalesced_total", "Look-ups that waited for an identical one already in flight.", rs.coalesced.load()},
+        {"apexd_cache_evictions_total", "Cache entries evicted to stay within cache_size.", resolver_.cache().evictions()},
+        {"apexd_upstream_queries_total", "Queries sent to upstream resolvers.", us.queries.load()},
+        {"apexd_upstream_timeouts_total", "Upstream queries that got no matching answer in time.", us.timeouts.load()},
+        {"apexd_upstream_mismatched_total", "Upstream datagrams ignored as not matching the query (spoofing defence).",
+         us.mismatched.load()},
+        {"apexd_upstream_failures_total", "Resolutions that failed on every upstream.", us.failures.load()},
+        {"apexd_zone_load_failures_total", "Zones that failed to load on a reload (their old data kept).",
+         zone_failures_.load()},
+    };
+    for (const Item& i : items) {
+      prom_header(out, i.name, "counter", i.help);
+      prom_value(out, i.name, "", double(i.value));
+    }
+    prom_header(out, "apexd_reloads_total", "counter", "Reloads (SIGHUP or POST /reload) by result.");
+    prom_value(out, "apexd_reloads_total", "result=\"success\"", double(reload_successes_.load()));
+    prom_value(out, "apexd_reloads_total", "result=\"failure\"", double(reload_failures_.load()));
+    prom_header(out, "apexd_cache_entries", "gauge", "Entries in the flattening cache.");
+    prom_value(out, "apexd_cache_entries", "", double(resolver_.cache().size()));
+    prom_header(out, "apexd_upstream_response_seconds", "summary", "Upstream response time.");
+    prom_value(out, "apexd_upstream_response_seconds_sum", "", double(us.response_us_total.load()) / 1e6);
+    prom_value(out, "apexd_upstream_response_seconds_count", "", double(us.responses.load()));
+
+    auto set = zones_.load();
+    prom_header(out, "apexd_zones_loaded", "gauge", "Zones being served.");
+    prom_value(out, "apexd_zones_loaded", "", double(set->zones().size()));
+    prom_header(out, "apexd_zone_serial", "gauge", "SOA serial of each served zone.");
+    for (const auto& z : set->zones())
+      prom_value(out, "apexd_zone_serial", "zone=\"" + json_escape(z->origin_text()) + "\"", double(z->serial()));
+    prom_header(out, "apexd_zone_records", "gauge", "Records in each served zone.");
+    for (const auto& z : set->zones())
+      prom_value(out, "apexd_zone_records", "zone=\"" + json_escape(z->origin_text()) + "\"", double(z->record_count()));
+    prom_header(out, "apexd_process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
+    prom_value(out, "apexd_process_start_time_seconds", "", double(int64_t(seconds_since_epoch(started_))));
+    return out;
+  }
+
+  const Config& cfg_;
+  SnapshotCell<zone::ZoneSet> zones_;
+  EdgeAddresses edges_;
+  resolver::ForwardUpstream upstream_;
+  resolver::AliasResolver resolver_;
+  std::vector<std::unique_ptr<WorkerContext>> workers_;
+  asio::io_context main_io_{1};
+  std::atomic<uint64_t> reload_successes_{0}, reload_failures_{0}, zone_failures_{0};
+  std::chrono::system_clock::time_point started_;
+};
+
+}  // namespace
+
+int run_server(const Config& cfg) { return Server(cfg).run(); }
 
 }  // namespace apexd::server

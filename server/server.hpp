@@ -1,21 +1,23 @@
-// The running server: loads zones, starts one worker per thread, stops on SIGINT/SIGTERM.
+// The running server: zones, workers, resolver, signals, reload, control endpoint, readiness.
 #pragma once
 #include <memory>
 #include <string>
 
 #include "server/config.hpp"
+#include "server/reload.hpp"
 #include "zone/zone_set.hpp"
 
 namespace apexd::server {
 
-/// Loads every configured zone; throws zone::ZoneError (file:line) on the first bad one.
+/// Loads every configured zone for `apexd check` and start-up; throws zone::ZoneError
+/// (file:line) on the first zone that fails.
 std::shared_ptr<const zone::ZoneSet> load_zones(const Config& cfg);
 
 /// Number of proxied names across `zones` (for `apexd check` warnings).
 size_t count_proxied(const zone::ZoneSet& zones);
 
-/// Binds every listen address on every worker and serves until SIGINT or SIGTERM.
-/// Returns the process exit code.
+/// Binds every listen address on every worker and serves until SIGINT or SIGTERM; SIGHUP
+/// reloads. Returns the process exit code.
 int run_server(const Config& cfg);
 
 }  // namespace apexd::server

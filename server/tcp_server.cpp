@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
+#include <cstring>
 #include <vector>
 
 #include "server/worker.hpp"
@@ -35,7 +36,11 @@ asio::awaitable<bool> read_with_deadline(tcp::socket& s, asio::mutable_buffer bu
 
 asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s) {
   ++ctx.tcp_open;
-  ctx.stats.tcp_connections.fetch_add(1, std::memory_order_relaxed);
+  ctx.stats.tcp_connections.add();
+  boost::system::error_code peer_ec;
+  auto peer_ep = s.remote_endpoint(peer_ec);
+  sockaddr_storage peer{};
+  std::memcpy(&peer, peer_ep.data(), std::min<size_t>(peer_ep.size(), sizeof peer));
   std::vector<uint8_t> in(max_message_size), out(2 + max_message_size);
   HandlerOptions opts = ctx.options(Transport::tcp);
   for (;;) {
@@ -44,15 +49,14 @@ asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s) {
     size_t len = size_t(len_bytes[0]) << 8 | len_bytes[1];
     if (len == 0) break;
     if (!co_await read_with_deadline(s, asio::buffer(in.data(), len), ctx.config.tcp_idle_timeout)) break;
-    ctx.stats.tcp_queries.fetch_add(1, std::memory_order_relaxed);
     std::span<uint8_t> answer(out.data() + 2, max_message_size);
-    HandleResult r = handle_query(ctx.zones.get(), {in.data(), len}, answer, opts);
-    if (r.needs_resolution) r = co_await answer_after_resolution(ctx, {in.data(), len}, answer, Transport::tcp, r);
-    if (r.malformed) ctx.stats.malformed.fetch_add(1, std::memory_order_relaxed);
-    if (r.size == 0) {  // a dropped query closes the connection: the stream has no other way to say it
-      ctx.stats.dropped.fetch_add(1, std::memory_order_relaxed);
-      break;
-    }
+    std::span<const uint8_t> request(in.data(), len);
+    auto start = std::chrono::steady_clock::now();
+    HandleResult r = handle_query(ctx.zones.get(), request, answer, opts);
+    if (r.needs_resolution) r = co_await answer_after_resolution(ctx, request, answer, Transport::tcp, r);
+    account(ctx, Transport::tcp, &peer, request, answer, r,
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
+    if (r.size == 0) break;  // a dropped query closes the connection: the stream has no other way to say it
     out[0] = uint8_t(r.size >> 8);
     out[1] = uint8_t(r.size);
     asio::steady_timer timer(s.get_executor(), ctx.config.tcp_idle_timeout);
@@ -75,6 +79,7 @@ asio::awaitable<void> accept_loop(WorkerContext& ctx, std::shared_ptr<tcp::accep
       continue;
     }
     if (ctx.tcp_open >= ctx.config.tcp_max_connections) {
+      ctx.stats.tcp_refused.add();
       boost::system::error_code ignored;
       s.close(ignored);  // over the limit: refuse rather than queue
       continue;

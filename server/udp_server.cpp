@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <chrono>
 #include <vector>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -43,7 +44,7 @@ struct Deferred {
 void defer(WorkerContext& ctx, int fd, const uint8_t* req, size_t len, const sockaddr_storage& peer,
            socklen_t peer_len, const HandleResult& first) {
   if (ctx.pending_resolutions >= max_pending_resolutions) {
-    ctx.stats.resolutions_shed.fetch_add(1, std::memory_order_relaxed);  // no unbounded queue
+    ctx.stats.resolutions_shed.add();  // no unbounded queue
     return;
   }
   auto d = std::make_unique<Deferred>();
@@ -53,9 +54,11 @@ void defer(WorkerContext& ctx, int fd, const uint8_t* req, size_t len, const soc
   asio::co_spawn(
       ctx.io,
       [&ctx, fd, d = std::move(d), first]() -> asio::awaitable<void> {
+        auto start = std::chrono::steady_clock::now();
         HandleResult r = co_await answer_after_resolution(ctx, d->request, d->out, Transport::udp, first);
+        account(ctx, Transport::udp, &d->peer, d->request, d->out, r,
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
         if (r.size == 0) co_return;
-        if (r.truncated) ctx.stats.truncated.fetch_add(1, std::memory_order_relaxed);
         ::sendto(fd, d->out.data(), r.size, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&d->peer), d->peer_len);
       },
       asio::detached);
@@ -67,22 +70,21 @@ void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
   unsigned nout = 0;
   for (unsigned i = 0; i < n; ++i) {
     const mmsghdr& m = b.in_msgs[i];
-    ctx.stats.udp_queries.fetch_add(1, std::memory_order_relaxed);
     if (m.msg_hdr.msg_flags & MSG_TRUNC) {
-      ctx.stats.dropped.fetch_add(1, std::memory_order_relaxed);
+      ctx.stats.dropped.add();
       continue;
     }
-    HandleResult r = handle_query(zones, {b.in[i].data(), m.msg_len}, b.out[nout], opts);
-    if (r.malformed) ctx.stats.malformed.fetch_add(1, std::memory_order_relaxed);
+    std::span<const uint8_t> request(b.in[i].data(), m.msg_len);
+    auto start = ctx.log_queries ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    HandleResult r = handle_query(zones, request, b.out[nout], opts);
     if (r.needs_resolution) {
       defer(ctx, fd, b.in[i].data(), m.msg_len, b.peers[i], m.msg_hdr.msg_namelen, r);
       continue;
     }
-    if (r.size == 0) {
-      ctx.stats.dropped.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    if (r.truncated) ctx.stats.truncated.fetch_add(1, std::memory_order_relaxed);
+    int64_t micros = ctx.log_queries
+        ? std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count() : 0;
+    account(ctx, Transport::udp, &b.peers[i], request, b.out[nout], r, micros);
+    if (r.size == 0) continue;
     b.out_iov[nout] = {b.out[nout].data(), r.size};
     mmsghdr& o = b.out_msgs[nout];
     o = {};
@@ -96,7 +98,7 @@ void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
   while (sent < nout) {
     int s = sendmmsg(fd, b.out_msgs.data() + sent, nout - sent, MSG_DONTWAIT);
     if (s <= 0) {
-      ctx.stats.dropped.fetch_add(nout - sent, std::memory_order_relaxed);  // full send buffer: drop, never block
+      ctx.stats.dropped.add(nout - sent);  // full send buffer: drop, never block
       break;
     }
     sent += unsigned(s);

@@ -1,15 +1,73 @@
 // The part of a worker both transports share: finishing queries that waited for the resolver.
 #include "server/worker.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "zone/wire/query.hpp"
+#include "zone/wire/types.hpp"
 
 namespace apexd::server {
+
+namespace {
+
+std::string peer_text(const void* peer) {
+  if (!peer) return "-";
+  const auto* ss = static_cast<const sockaddr_storage*>(peer);
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (ss->ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in6*>(ss);
+  inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+  port = ntohs(a->sin6_port);
+  return "[" + std::string(host) + "]:" + std::to_string(port);
+}
+
+void log_query(Transport t, const void* peer, std::span<const uint8_t> request, std::span<const uint8_t> response,
+               const HandleResult& r, int64_t micros) {
+  wire::Query q;
+  std::string qname = "-";
+  if (wire::parse_query(request, q) != wire::ParseStatus::formerr_noq && q.qname.len) qname = wire::name_to_text(q.qname.view());
+  std::string flags;
+  if (response.size() >= wire::header_size) {
+    if (response[2] & 0x04) flags += "aa,";
+    if (response[2] & 0x02) flags += "tc,";
+    if (response[2] & 0x01) flags += "rd,";
+  }
+  if (!flags.empty()) flags.pop_back();
+  spdlog::info("event=query client={} transport={} qname={} qtype={} rcode={} flags={} size={} us={}", peer_text(peer),
+               t == Transport::udp ? "udp" : "tcp", qname, wire::type_to_text(r.qtype), wire::rcode_to_text(r.rcode),
+               flags.empty() ? "-" : flags, r.size, micros);
+}
+
+}  // namespace
+
+void account(WorkerContext& ctx, Transport t, const void* peer, std::span<const uint8_t> request,
+             std::span<const uint8_t> response, const HandleResult& r, int64_t micros) {
+  if (r.malformed) ctx.stats.malformed.add();
+  if (r.size == 0) {
+    ctx.stats.dropped.add();
+    return;
+  }
+  ctx.stats.count_query(t, r.qtype, r.rcode);
+  if (r.truncated) ctx.stats.truncated.add();
+  if (ctx.log_queries) log_query(t, peer, request, response.first(r.size), r, micros);
+}
 
 boost::asio::awaitable<HandleResult> answer_after_resolution(WorkerContext& ctx, std::span<const uint8_t> request,
                                                             std::span<uint8_t> out, Transport t, HandleResult r) {
   // Two rounds at most: the second pass finds the answer unless the zones changed meanwhile.
   for (int round = 0; r.needs_resolution && ctx.resolver && round < 2; ++round) {
-    ctx.stats.resolutions_waited.fetch_add(1, std::memory_order_relaxed);
+    ctx.stats.resolutions_waited.add();
     ++ctx.pending_resolutions;
     resolver::Resolution res = co_await ctx.resolver->resolve(r.target.view(), r.target_type);
     --ctx.pending_resolutions;

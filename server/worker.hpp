@@ -10,18 +10,12 @@
 #include "resolver/alias_resolver.hpp"
 #include "server/config.hpp"
 #include "server/flattener.hpp"
+#include "server/metrics.hpp"
 #include "server/query_handler.hpp"
 #include "server/snapshot.hpp"
 #include "zone/zone_set.hpp"
 
 namespace apexd::server {
-
-/// Per-thread counters, summed on read.
-struct WorkerStats {
-  std::atomic<uint64_t> udp_queries{0}, tcp_queries{0}, dropped{0}, malformed{0}, truncated{0};
-  std::atomic<uint64_t> tcp_connections{0};
-  std::atomic<uint64_t> resolutions_waited{0}, resolutions_shed{0};
-};
 
 inline constexpr unsigned max_pending_resolutions = 10000;  // per worker; beyond it, queries wait for nothing
 
@@ -32,7 +26,8 @@ struct WorkerContext {
   const Config& config;
   resolver::AliasResolver* resolver = nullptr;  ///< shared by all workers; null: no flattening upstream
   const EdgeAddresses* edges = nullptr;
-  WorkerStats stats;
+  WorkerCounters stats;
+  bool log_queries = false;
   unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
   unsigned pending_resolutions = 0;  ///< queries waiting for the resolver (touched only by its thread)
 
@@ -48,6 +43,10 @@ struct WorkerContext {
     return o;
   }
 };
+
+/// Counts an answered query (and logs it when [log] queries is on).
+void account(WorkerContext& ctx, Transport t, const void* peer, std::span<const uint8_t> request,
+             std::span<const uint8_t> response, const HandleResult& r, int64_t micros);
 
 /// Finishes a query whose first pass needed the resolver: waits for the (coalesced) resolution,
 /// then answers again with it. Returns the final result (size 0 = nothing to send).

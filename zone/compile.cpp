@@ -298,7 +298,8 @@ class ZoneBuilder {
           Lookup l = z.lookup(view_of(lower));
           const Node* t = l.node;
           if (!t && l.encloser) t = z.wildcard_child(*l.encloser);
-          if (!t) continue;
+          // A proxied name never shows its origin addresses, not even as additional data.
+          if (!t || (t->flags & node_proxied)) continue;
           Additional a{};
           a.node = uint32_t(t - z.nodes_.data());
           a.name_off = uint32_t(rd.data() + off - z.rdata_bytes_.data());

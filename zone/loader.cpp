@@ -127,6 +127,7 @@ class Loader {
       if (last_owner_.empty()) throw ZoneError(file, e.line, "record without an owner name and no previous owner");
       tokens.insert(tokens.begin(), last_owner_);
     }
+    if (!e.owner_blank) tokens[0] = cloudflare_owner(tokens[0]);
     // RFC 1035 §5.1 allows "CLASS TTL" as well as "TTL CLASS"; ldns takes only the latter.
     if (tokens.size() > 3 && is_class(tokens[1]) && is_ttl(tokens[2])) std::swap(tokens[1], tokens[2]);
     std::string text;
@@ -173,6 +174,18 @@ class Loader {
     free(owner_text);
     last_ttl_ = r.ttl;
     records_.push_back(std::move(r));
+  }
+
+  // Cloudflare's exports write owners without the trailing dot ("example.com  3600 IN SOA …").
+  // Read literally that is example.com.example.com.; a relative owner whose absolute reading
+  // already lies in the zone is taken as absolute, so such a zone loads as it is.
+  std::string cloudflare_owner(const std::string& owner) const {
+    if (owner.empty() || owner == "@" || owner.back() == '.') return owner;
+    auto absolute = wire::name_from_text(owner + ".");
+    auto origin = wire::NameView(reinterpret_cast<const uint8_t*>(zone_origin_.data()), zone_origin_.size());
+    if (absolute && wire::name_is_subdomain({reinterpret_cast<const uint8_t*>(absolute->data()), absolute->size()}, origin))
+      return owner + ".";
+    return owner;
   }
 
   std::string zone_origin_;

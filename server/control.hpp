@@ -1,0 +1,24 @@
+// The HTTP control endpoint: GET /metrics, GET /healthz, GET /zones, POST /reload (Boost.Beast).
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <string>
+
+#include "server/config.hpp"
+
+namespace apexd::server {
+
+inline constexpr auto control_timeout = std::chrono::seconds(10);  // per request, read to write
+inline constexpr size_t control_max_body = 4096;                    // requests carry no real body
+
+/// What the endpoint serves; each returns the response body.
+struct ControlHandlers {
+  std::function<std::string()> metrics;    ///< Prometheus text
+  std::function<std::string()> zones;      ///< JSON array
+  std::function<std::string(bool& ok)> reload;  ///< JSON; runs a reload, sets ok=false if any zone failed
+};
+
+/// Listens on `addr` (only there) and serves requests on `io` until it stops.
+void start_control(boost::asio::io_context& io, const ListenAddress& addr, ControlHandlers handlers);
+
+}  // namespace apexd::server

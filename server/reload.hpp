@@ -1,0 +1,27 @@
+// Building the next ZoneSet for a reload: unchanged zones reused, failed zones keep their old data.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/config.hpp"
+#include "zone/zone_set.hpp"
+
+namespace apexd::server {
+
+/// What a (re)load did, zone by zone.
+struct ReloadReport {
+  size_t loaded = 0;    ///< read and compiled (new or changed)
+  size_t reused = 0;    ///< files and options unchanged: the old compiled zone kept
+  size_t failed = 0;    ///< could not be loaded (old data kept when there was some)
+  size_t removed = 0;   ///< no longer in the config
+  std::vector<std::string> errors;  ///< "file:line: reason" for each failure
+};
+
+/// Builds the ZoneSet for `cfg`. With `current`, zones whose origin, options and every file
+/// stamp are unchanged are reused, and a zone that fails to load keeps its current data.
+/// Without `current` (start-up), a zone that fails is left out and reported.
+std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zone::ZoneSet* current,
+                                                    ReloadReport& report);
+
+}  // namespace apexd::server
