@@ -33,6 +33,14 @@ struct WorkerCounters {
   std::array<std::array<std::array<Counter, rcode_slots>, qtype_slots>, 2> queries;
   Counter truncated, dropped, malformed, tcp_connections, tcp_refused, resolutions_waited, resolutions_shed;
 
+  uint64_t total_queries() const {
+    uint64_t n = 0;
+    for (const auto& by_type : queries)
+      for (const auto& by_rcode : by_type)
+        for (const Counter& c : by_rcode) n += c.get();
+    return n;
+  }
+
   void count_query(Transport t, uint16_t qtype, uint16_t rcode) {
     queries[size_t(t)][qtype_slot(qtype)][rcode < rcode_slots ? rcode : rcode_slots - 1].add();
   }

@@ -243,6 +243,9 @@ class Server {
     std::vector<const WorkerCounters*> counters;
     for (const auto& w : workers_) counters.push_back(&w->stats);
     render_worker_metrics(out, counters);
+    prom_header(out, "apexd_worker_queries_total", "counter", "Queries answered by each worker thread.");
+    for (size_t i = 0; i < counters.size(); ++i)
+      prom_value(out, "apexd_worker_queries_total", "worker=\"" + std::to_string(i) + "\"", double(counters[i]->total_queries()));
 
     const resolver::ResolverStats& rs = resolver_.stats();
     const resolver::UpstreamStats& us = upstream_.stats();
