@@ -14,7 +14,7 @@
 using namespace apexd;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
-using test::view;
+using test::rview;
 
 namespace {
 resolver::CacheOptions opts() {
@@ -32,12 +32,12 @@ TEST_CASE("resolver: N concurrent misses for one name cause exactly one upstream
   test::FakeClock clock;
   resolver::AliasResolver r(opts(), up, clock.fn());
   asio::io_context io;
-  std::string name = test::wire_name("app.platform.test.");
+  std::string name = test::rname("app.platform.test.");
   constexpr int n = 100;
   int done = 0, correct = 0;
   for (int i = 0; i < n; ++i) {
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      resolver::Resolution res = co_await r.resolve(view(name), wire::rrtype::A);
+      resolver::Resolution res = co_await r.resolve(rview(name), wire::rrtype::A);
       ++done;
       if (res.outcome == resolver::Outcome::addresses && res.rdata.size() == 1 && res.ttl == 300) ++correct;
     }, asio::detached);
@@ -54,14 +54,14 @@ TEST_CASE("resolver: waiters on other threads' executors are resumed on their ow
   up.delay = 30ms;
   up.answer = [](std::string, uint16_t) { return test::addresses(300, {"\x0a\x00\x00\x02"}); };
   resolver::AliasResolver r(opts(), up);
-  std::string name = test::wire_name("threads.test.");
+  std::string name = test::rname("threads.test.");
   asio::io_context a, b;
   std::atomic<int> ok{0};
   std::thread::id ta, tb;
   auto spawn = [&](asio::io_context& io, std::thread::id* tid) {
     for (int i = 0; i < 20; ++i)
       asio::co_spawn(io, [&, tid]() -> asio::awaitable<void> {
-        auto res = co_await r.resolve(view(name), wire::rrtype::A);
+        auto res = co_await r.resolve(rview(name), wire::rrtype::A);
         if (res.outcome == resolver::Outcome::addresses && std::this_thread::get_id() == *tid) ++ok;
       }, asio::detached);
   };
@@ -85,8 +85,8 @@ TEST_CASE("resolver: a resolved name is answered from the cache, and a hit near 
   test::FakeClock clock;
   resolver::AliasResolver r(opts(), up, clock.fn());
   asio::io_context io;
-  std::string name = test::wire_name("pre.test.");
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> { co_await r.resolve(view(name), wire::rrtype::A); }, asio::detached);
+  std::string name = test::rname("pre.test.");
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { co_await r.resolve(rview(name), wire::rrtype::A); }, asio::detached);
   io.run();
   io.restart();
   REQUIRE(up.queries == 1);
@@ -95,20 +95,20 @@ TEST_CASE("resolver: a resolved name is answered from the cache, and a hit near 
   std::string seen;
   auto visit = [&](const resolver::CacheEntry& e, uint32_t) { seen = e.value.rdata.at(0); };
   clock.advance(50s);
-  auto p = r.probe(ex, view(name), wire::rrtype::A, visit);
+  auto p = r.probe(ex, rview(name), wire::rrtype::A, visit);
   CHECK(p.freshness == resolver::Freshness::fresh);
   io.run();
   io.restart();
   CHECK(up.queries == 1);  // no refresh at half the TTL
 
   clock.advance(45s);  // 5 s left of 100: prefetch
-  p = r.probe(ex, view(name), wire::rrtype::A, visit);
+  p = r.probe(ex, rview(name), wire::rrtype::A, visit);
   CHECK(p.prefetch_due);
   CHECK(seen.back() == char(1));  // still served the old value at once
   io.run();
   CHECK(up.queries == 2);
   CHECK(r.stats().prefetches.load() == 1);
-  r.probe(ex, view(name), wire::rrtype::A, visit);
+  r.probe(ex, rview(name), wire::rrtype::A, visit);
   CHECK(seen.back() == char(2));  // refreshed in the background
 }
 
@@ -123,16 +123,16 @@ TEST_CASE("resolver: failures are returned to every waiter and not cached") {
   };
   resolver::AliasResolver r(opts(), up);
   asio::io_context io;
-  std::string name = test::wire_name("down.test.");
+  std::string name = test::rname("down.test.");
   int failures = 0;
   for (int i = 0; i < 5; ++i)
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      auto res = co_await r.resolve(view(name), wire::rrtype::A);
+      auto res = co_await r.resolve(rview(name), wire::rrtype::A);
       if (res.outcome == resolver::Outcome::failure) ++failures;
     }, asio::detached);
   io.run_for(2s);
   CHECK(failures == 5);
   CHECK(up.queries == 1);
-  auto p = r.cache().probe(view(name), wire::rrtype::A, r.now(), [](const resolver::CacheEntry&, uint32_t) {});
+  auto p = r.cache().probe(rview(name), wire::rrtype::A, r.now(), [](const resolver::CacheEntry&, uint32_t) {});
   CHECK(p.freshness == resolver::Freshness::missing);
 }

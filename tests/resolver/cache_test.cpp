@@ -9,7 +9,7 @@
 
 using namespace apexd;
 using namespace std::chrono_literals;
-using test::view;
+using test::rview;
 
 namespace {
 
@@ -22,7 +22,7 @@ struct Seen {
 
 Seen look(resolver::Cache& c, const std::string& name, resolver::TimePoint now, bool* prefetch = nullptr) {
   Seen s;
-  auto p = c.probe(view(name), wire::rrtype::A, now, [&](const resolver::CacheEntry& e, uint32_t remaining) {
+  auto p = c.probe(rview(name), wire::rrtype::A, now, [&](const resolver::CacheEntry& e, uint32_t remaining) {
     s.remaining = remaining;
     s.outcome = e.value.outcome;
     s.addresses = e.value.rdata.size();
@@ -46,8 +46,8 @@ resolver::CacheOptions opts() {
 TEST_CASE("cache: TTL counts down and the entry goes stale, then away") {
   resolver::Cache c(opts());
   test::FakeClock clock;
-  std::string name = test::wire_name("app.platform.test.");
-  c.insert(view(name), wire::rrtype::A, test::addresses(100, {"\x01\x02\x03\x04"}), clock.now);
+  std::string name = test::rname("app.platform.test.");
+  c.insert(rview(name), wire::rrtype::A, test::addresses(100, {"\x01\x02\x03\x04"}), clock.now);
 
   Seen s = look(c, name, clock.now);
   CHECK(s.freshness == resolver::Freshness::fresh);
@@ -73,8 +73,8 @@ TEST_CASE("cache: TTLs are clamped to [min_ttl, max_ttl]") {
     CAPTURE(k.ttl);
     resolver::Cache c(opts());
     test::FakeClock clock;
-    std::string name = test::wire_name("x.test.");
-    c.insert(view(name), wire::rrtype::A, test::addresses(k.ttl, {"\x01\x02\x03\x04"}), clock.now);
+    std::string name = test::rname("x.test.");
+    c.insert(rview(name), wire::rrtype::A, test::addresses(k.ttl, {"\x01\x02\x03\x04"}), clock.now);
     CHECK(look(c, name, clock.now).remaining == k.expected);
   }
 }
@@ -82,15 +82,15 @@ TEST_CASE("cache: TTLs are clamped to [min_ttl, max_ttl]") {
 TEST_CASE("cache: negative answers are cached (RFC 2308), failures are not") {
   resolver::Cache c(opts());
   test::FakeClock clock;
-  std::string nx = test::wire_name("nx.test."), nodata = test::wire_name("nodata.test."), fail = test::wire_name("f.test.");
+  std::string nx = test::rname("nx.test."), nodata = test::rname("nodata.test."), fail = test::rname("f.test.");
   resolver::Resolution r;
   r.outcome = resolver::Outcome::nxdomain;
   r.ttl = 30;
-  c.insert(view(nx), wire::rrtype::A, r, clock.now);
+  c.insert(rview(nx), wire::rrtype::A, r, clock.now);
   r.outcome = resolver::Outcome::nodata;
-  c.insert(view(nodata), wire::rrtype::A, r, clock.now);
+  c.insert(rview(nodata), wire::rrtype::A, r, clock.now);
   r.outcome = resolver::Outcome::failure;
-  c.insert(view(fail), wire::rrtype::A, r, clock.now);
+  c.insert(rview(fail), wire::rrtype::A, r, clock.now);
 
   CHECK(look(c, nx, clock.now).outcome == resolver::Outcome::nxdomain);
   CHECK(look(c, nx, clock.now).remaining == 30);
@@ -101,17 +101,17 @@ TEST_CASE("cache: negative answers are cached (RFC 2308), failures are not") {
 TEST_CASE("cache: keys are (name, type) and names compare as given (callers lowercase)") {
   resolver::Cache c(opts());
   test::FakeClock clock;
-  std::string name = test::wire_name("a.test.");
-  c.insert(view(name), wire::rrtype::A, test::addresses(60, {"\x01\x02\x03\x04"}), clock.now);
-  auto p = c.probe(view(name), wire::rrtype::AAAA, clock.now, [](const resolver::CacheEntry&, uint32_t) {});
+  std::string name = test::rname("a.test.");
+  c.insert(rview(name), wire::rrtype::A, test::addresses(60, {"\x01\x02\x03\x04"}), clock.now);
+  auto p = c.probe(rview(name), wire::rrtype::AAAA, clock.now, [](const resolver::CacheEntry&, uint32_t) {});
   CHECK(p.freshness == resolver::Freshness::missing);
 }
 
 TEST_CASE("cache: prefetch is due once, in the last tenth of the TTL") {
   resolver::Cache c(opts());
   test::FakeClock clock;
-  std::string name = test::wire_name("hot.test.");
-  c.insert(view(name), wire::rrtype::A, test::addresses(100, {"\x01\x02\x03\x04"}), clock.now);
+  std::string name = test::rname("hot.test.");
+  c.insert(rview(name), wire::rrtype::A, test::addresses(100, {"\x01\x02\x03\x04"}), clock.now);
   bool due = true;
   clock.advance(50s);
   look(c, name, clock.now, &due);
@@ -121,7 +121,7 @@ TEST_CASE("cache: prefetch is due once, in the last tenth of the TTL") {
   CHECK(due);
   look(c, name, clock.now, &due);
   CHECK_FALSE(due);  // claimed: one refresh at a time
-  c.release_prefetch(view(name), wire::rrtype::A);
+  c.release_prefetch(rview(name), wire::rrtype::A);
   look(c, name, clock.now, &due);
   CHECK(due);
 }
@@ -131,11 +131,11 @@ TEST_CASE("cache: size is bounded, least recently used entries go first") {
   o.max_entries = 64;
   resolver::Cache c(o);
   test::FakeClock clock;
-  std::string keep = test::wire_name("keep.test.");
-  c.insert(view(keep), wire::rrtype::A, test::addresses(600, {"\x01\x02\x03\x04"}), clock.now);
+  std::string keep = test::rname("keep.test.");
+  c.insert(rview(keep), wire::rrtype::A, test::addresses(600, {"\x01\x02\x03\x04"}), clock.now);
   for (int i = 0; i < 2000; ++i) {
-    std::string n = test::wire_name(("n" + std::to_string(i) + ".test.").c_str());
-    c.insert(view(n), wire::rrtype::A, test::addresses(600, {"\x01\x02\x03\x04"}), clock.now);
+    std::string n = test::rname(("n" + std::to_string(i) + ".test.").c_str());
+    c.insert(rview(n), wire::rrtype::A, test::addresses(600, {"\x01\x02\x03\x04"}), clock.now);
     look(c, keep, clock.now);  // keep it recently used
   }
   CHECK(c.size() <= 64);

@@ -45,7 +45,7 @@ inline resolver::Resolution addresses(uint32_t ttl, std::initializer_list<std::s
   return r;
 }
 
-inline std::string wire_name(const char* text) { return *wire::name_from_text(text); }
-inline wire::NameView view(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+inline std::string rname(const char* text) { return *wire::name_from_text(text); }
+inline wire::NameView rview(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 }  // namespace apexd::test

@@ -11,7 +11,7 @@
 #include "zone/wire/types.hpp"
 
 using namespace apexd;
-using test::view;
+using test::rview;
 namespace rrtype = wire::rrtype;
 
 namespace {
@@ -24,7 +24,7 @@ struct Rr {
 };
 
 std::string a(uint8_t last) { return std::string("\xc0\x00\x02", 3) + char(last); }
-std::string name(const char* t) { return test::wire_name(t); }
+std::string name(const char* t) { return test::rname(t); }
 std::string soa(uint32_t minimum) {
   std::string r = name("ns.test.") + name("h.test.");
   for (uint32_t v : {1u, 3600u, 600u, 86400u, minimum}) {
@@ -45,15 +45,15 @@ std::vector<uint8_t> response(uint16_t id, const char* qname, uint16_t qtype, ui
   h.rd = true;
   w.begin_response(h);
   std::string q = name(qname);
-  REQUIRE(w.put_question(view(q), qtype, wire::rrclass::IN));
+  REQUIRE(w.put_question(rview(q), qtype, wire::rrclass::IN));
   for (auto& r : answers) {
     std::string o = name(r.owner);
-    REQUIRE(w.put_rr(wire::Section::answer, view(o), r.type, 1, r.ttl,
+    REQUIRE(w.put_rr(wire::Section::answer, rview(o), r.type, 1, r.ttl,
                      {reinterpret_cast<const uint8_t*>(r.rdata.data()), r.rdata.size()}));
   }
   for (auto& r : authority) {
     std::string o = name(r.owner);
-    REQUIRE(w.put_rr(wire::Section::authority, view(o), r.type, 1, r.ttl,
+    REQUIRE(w.put_rr(wire::Section::authority, rview(o), r.type, 1, r.ttl,
                      {reinterpret_cast<const uint8_t*>(r.rdata.data()), r.rdata.size()}));
   }
   w.set_rcode(rc);
@@ -65,7 +65,7 @@ std::vector<uint8_t> response(uint16_t id, const char* qname, uint16_t qtype, ui
 resolver::ParsedResponse parse(const std::vector<uint8_t>& pkt, uint16_t id = 77, const char* q = "app.test.",
                                uint16_t type = rrtype::A) {
   std::string qn = name(q);
-  return resolver::parse_response(pkt, id, view(qn), type);
+  return resolver::parse_response(pkt, id, rview(qn), type);
 }
 
 }  // namespace
@@ -159,7 +159,7 @@ TEST_CASE("response: malformed records are invalid data, never a crash") {
 TEST_CASE("response: build_query makes a recursive query with EDNS") {
   std::array<uint8_t, 512> buf;
   std::string q = name("app.test.");
-  size_t n = resolver::build_query(buf, 0x1234, view(q), rrtype::AAAA);
+  size_t n = resolver::build_query(buf, 0x1234, rview(q), rrtype::AAAA);
   REQUIRE(n == 12 + q.size() + 4 + 11);
   CHECK(buf[0] == 0x12);
   CHECK(buf[1] == 0x34);

@@ -38,8 +38,8 @@ std::vector<uint8_t> make_reply(const std::vector<uint8_t>& query, Reply how) {
   wire::Header h = q.header;
   if (how == Reply::wrong_id) h.id ^= 0x5555;
   w.begin_response(h);
-  std::string other = test::wire_name("evil.test.");
-  REQUIRE(w.put_question(how == Reply::wrong_name ? test::view(other) : q.qname.view(), q.qtype, q.qclass));
+  std::string other = test::rname("evil.test.");
+  REQUIRE(w.put_question(how == Reply::wrong_name ? test::rview(other) : q.qname.view(), q.qtype, q.qclass));
   if (how == Reply::truncated) {
     w.set_tc();
   } else if (how == Reply::servfail) {
@@ -116,11 +116,11 @@ struct Outcome {
 
 Outcome run(asio::io_context& io, resolver::ForwardUpstream& up, const char* name = "app.test.") {
   Outcome out;
-  std::string n = test::wire_name(name);
+  std::string n = test::rname(name);
   auto start = std::chrono::steady_clock::now();
   bool done = false;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    out.res = co_await up.resolve(test::view(n), wire::rrtype::A);
+    out.res = co_await up.resolve(test::rview(n), wire::rrtype::A);
     out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
     done = true;
   }, asio::detached);
