@@ -79,11 +79,22 @@ def dnsperf(port, queryfile, seconds, clients=8, outstanding=100, rate=None):
     }
 
 
+def tree_cpu_seconds(pid):
+    """CPU seconds of `pid` and its children (nsd serves from a forked child)."""
+    total = 0.0
+    for p in [pid] + children(pid):
+        try:
+            total += cpu_seconds(p)
+        except OSError:
+            pass
+    return total
+
+
 def measure(proc_pid, port, queryfile, seconds, **kw):
     """dnsperf against one server, with the server's CPU time per answered query."""
-    before = cpu_seconds(proc_pid)
+    before = tree_cpu_seconds(proc_pid)
     r = dnsperf(port, queryfile, seconds, **kw)
-    used = cpu_seconds(proc_pid) - before
+    used = tree_cpu_seconds(proc_pid) - before
     r["cpu_us_per_q"] = used * 1e6 / r["completed"] if r["completed"] else float("inf")
     return r
 
@@ -152,7 +163,7 @@ def start_pdns(workdir, zones, resolver_port=None, port=None, expand_alias=True)
     return proc
 
 
-def start_nsd(workdir, zones, port=None):
+def start_nsd(workdir, zones, port=None, timeout=60.0, wait=True):
     """nsd with minimal responses and response rate limiting off (Debian enables RRL)."""
     port = port or harness.free_port()
     conf = os.path.join(workdir, "nsd.conf")
@@ -166,5 +177,58 @@ def start_nsd(workdir, zones, port=None):
     with open(conf, "w") as f:
         f.write("\n".join(lines) + "\n")
     proc = harness._spawn("nsd", ["/usr/sbin/nsd", "-d", "-c", conf], workdir, port, conf)
-    harness.wait_ready(proc, [zones[0][0]], timeout=60.0)
+    if wait:
+        harness.wait_ready(proc, [zones[0][0]], timeout=timeout)
     return proc
+
+
+def start_knotd(workdir, zones, port=None, timeout=120.0, wait=True):
+    """knotd with one UDP, one TCP and one background worker (for per-core comparisons)."""
+    port = port or harness.free_port()
+    for d in ("run", "db", "storage"):
+        os.makedirs(os.path.join(workdir, d), exist_ok=True)
+    conf = os.path.join(workdir, "knot.conf")
+    lines = ["server:", f"    listen: {HOST}@{port}", f"    rundir: {workdir}/run", "    udp-workers: 1",
+             "    tcp-workers: 1", "    background-workers: 1", "database:", f"    storage: {workdir}/db",
+             "log:", "  - target: stderr", "    any: warning", "template:", "  - id: default",
+             f"    storage: {workdir}/storage", "    semantic-checks: off", "    zonefile-sync: -1",
+             "    zonefile-load: whole", "    journal-content: none", "zone:"]
+    for origin, path in zones:
+        lines += [f"  - domain: {origin}", f"    file: {path}"]
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    proc = harness._spawn("knotd", ["/usr/sbin/knotd", "-c", conf], workdir, port, conf)
+    if wait:
+        harness.wait_ready(proc, [zones[0][0]], timeout=timeout)
+    return proc
+
+
+def start_apexd(binary, workdir, zones, port=None, threads=1, extra="", timeout=120.0, wait=True):
+    port = port or harness.free_port()
+    conf = os.path.join(workdir, "apexd.toml")
+    lines = ["[server]", f'listen = ["{HOST}:{port}"]', f"threads = {threads}", "[log]", 'level = "warn"', extra]
+    for origin, path in zones:
+        lines += ["[[zone]]", f'origin = "{origin}"', f'file = "{path}"']
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    proc = harness._spawn("apexd", [os.path.abspath(binary), "--config", conf], workdir, port, conf)
+    if wait:
+        harness.wait_ready(proc, [zones[0][0]], timeout=timeout)
+    return proc
+
+
+def wait_answer(proc, qname, qtype="A", timeout=600.0):
+    """Seconds until `qname` is answered NOERROR with data (for load-time measurements)."""
+    start = time.monotonic()
+    deadline = start + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited: {proc.stderr()[-2000:]}")
+        try:
+            r = harness.query(proc.port, qname, qtype, timeout=0.2)
+            if r is not None and r.rcode() == 0 and r.answer:
+                return time.monotonic() - start
+        except Exception:  # noqa: BLE001 - keep polling
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{proc.name} did not answer {qname} within {timeout}s")

@@ -86,7 +86,7 @@ class ZoneBuilder {
       BuildNode& n = node_for(wire::name_lower(view_of(r.owner)));
       auto it = std::find_if(n.rrsets.begin(), n.rrsets.end(), [&](const BuildRRset& s) { return s.type == r.type; });
       if (it == n.rrsets.end()) {
-        n.rrsets.push_back(BuildRRset{r.type, r.ttl, {}, {}, r.file});
+        n.rrsets.push_back(BuildRRset{r.type, r.ttl, {}, {}, *r.file});
         it = n.rrsets.end() - 1;
       }
       if (!r.comment.empty() && (r.type == rrtype::A || r.type == rrtype::AAAA || r.type == rrtype::CNAME)) {
@@ -110,7 +110,7 @@ class ZoneBuilder {
   void validate(const std::vector<Record>& records) {
     const BuildNode& apex = nodes_[node_index_.at(origin_)];
     std::string origin_text = wire::name_to_text(view_of(origin_));
-    const std::string first_file = records.empty() ? source_ : records.front().file;
+    const std::string first_file = records.empty() ? source_ : *records.front().file;
     auto find = [](const BuildNode& n, uint16_t t) -> const BuildRRset* {
       for (const auto& s : n.rrsets)
         if (s.type == t) return &s;

@@ -11,6 +11,8 @@
 #include <optional>
 #include <sstream>
 
+#include "zone/rdata_text.hpp"
+#include "zone/wire/types.hpp"
 #include "zone/zone_text.hpp"
 
 namespace apexd::zone {
@@ -47,6 +49,8 @@ std::string read_file(const std::string& path, const std::string& from_file, uns
 }
 
 std::optional<uint32_t> parse_ttl(const std::string& text) {
+  uint32_t plain = 0;
+  if (parse_number(text, 0xFFFFFFFF, plain)) return plain;  // the common case, without ldns
   if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return std::nullopt;
   const char* end = nullptr;
   uint32_t v = ldns_str2period(text.c_str(), &end);
@@ -54,33 +58,33 @@ std::optional<uint32_t> parse_ttl(const std::string& text) {
   return v;
 }
 
-constexpr uint32_t zero_ttl_stand_in = 0x7FFFFFF1;  // not a TTL anyone writes (RFC 2181 §8 max is 2^31-1)
-
-bool is_class(const std::string& t) {
+bool is_class(std::string_view t) {
   std::string u;
   for (char c : t) u += char(std::toupper(static_cast<unsigned char>(c)));
   return u == "IN" || u == "CH" || u == "CS" || u == "HS" || (u.size() > 5 && u.compare(0, 5, "CLASS") == 0);
 }
 
-bool is_ttl(const std::string& t) { return parse_ttl(t).has_value(); }
+bool is_in_class(std::string_view t) { return t.size() == 2 && (t[0] | 0x20) == 'i' && (t[1] | 0x20) == 'n'; }
 
 class Loader {
  public:
-  Loader(wire::NameView zone_origin, std::vector<FileStamp>* files)
-      : zone_origin_(zone_origin.begin(), zone_origin.end()), files_(files) {}
+  Loader(wire::NameView zone_origin, std::vector<FileStamp>* files, bool fast_path)
+      : zone_origin_(zone_origin.begin(), zone_origin.end()), files_(files), fast_path_(fast_path) {}
 
   void load_text(std::string_view text, const std::string& file, const std::string& origin,
                  std::optional<uint32_t> dollar_ttl, int depth) {
     std::string current_origin = origin;
-    for (TextEntry& e : split_entries(text, file)) {
-      std::vector<std::string> tokens = split_tokens(e.text);
-      if (tokens.empty()) continue;
-      if (!e.owner_blank && tokens[0][0] == '$') {
+    auto file_ref = std::make_shared<const std::string>(file);
+    for_each_entry(text, file, [&](const TextEntry& e) {
+      split_token_views(e.text, tokens_);
+      if (tokens_.empty()) return;
+      if (!e.owner_blank && tokens_[0][0] == '$') {
+        std::vector<std::string> tokens(tokens_.begin(), tokens_.end());
         directive(tokens, e, file, current_origin, dollar_ttl, depth);
-        continue;
+        return;
       }
-      record(e, file, current_origin, dollar_ttl);
-    }
+      record(e, file_ref, current_origin, dollar_ttl);
+    });
   }
 
   std::vector<Record> take() { return std::move(records_); }
@@ -91,8 +95,7 @@ class Loader {
     const std::string& d = tokens[0];
     if (d == "$ORIGIN") {
       if (tokens.size() != 2) throw ZoneError(file, e.line, "$ORIGIN takes one domain name");
-      auto name = wire::name_from_text(tokens[1], wire::NameView(
-          reinterpret_cast<const uint8_t*>(origin.data()), origin.size()));
+      auto name = wire::name_from_text(tokens[1], view(origin));
       if (!name) throw ZoneError(file, e.line, "invalid $ORIGIN '" + tokens[1] + "'");
       origin = *name;
     } else if (d == "$TTL") {
@@ -107,8 +110,7 @@ class Loader {
       if (p.is_relative()) p = std::filesystem::path(file).parent_path() / p;
       std::string inc_origin = origin;
       if (tokens.size() == 3) {
-        auto name = wire::name_from_text(tokens[2], wire::NameView(
-            reinterpret_cast<const uint8_t*>(origin.data()), origin.size()));
+        auto name = wire::name_from_text(tokens[2], view(origin));
         if (!name) throw ZoneError(file, e.line, "invalid $INCLUDE origin '" + tokens[2] + "'");
         inc_origin = *name;
       }
@@ -120,78 +122,101 @@ class Loader {
     }
   }
 
-  void record(const TextEntry& e, const std::string& file, const std::string& origin,
-              const std::optional<uint32_t>& dollar_ttl) {
-    std::vector<std::string> tokens = split_tokens(e.text);
-    if (e.owner_blank) {
-      if (last_owner_.empty()) throw ZoneError(file, e.line, "record without an owner name and no previous owner");
-      tokens.insert(tokens.begin(), last_owner_);
-    }
-    if (!e.owner_blank) tokens[0] = cloudflare_owner(tokens[0]);
-    // RFC 1035 §5.1 allows "CLASS TTL" as well as "TTL CLASS"; ldns takes only the latter.
-    if (tokens.size() > 3 && is_class(tokens[1]) && is_ttl(tokens[2])) std::swap(tokens[1], tokens[2]);
-    std::string text;
-    for (const std::string& t : tokens) {
-      if (!text.empty()) text += ' ';
-      text += t;
-    }
-    uint32_t default_ttl = dollar_ttl ? *dollar_ttl : (last_ttl_ ? *last_ttl_ : 3600);
-    // ldns reads a default TTL of 0 as "none" (and uses 3600): pass a stand-in and map it back.
-    const uint32_t ldns_default = default_ttl == 0 ? zero_ttl_stand_in : default_ttl;
-    RdfPtr origin_rdf = rdf_from_wire(origin);
-    ldns_rr* raw = nullptr;
-    ldns_status st = ldns_rr_new_frm_str(&raw, text.c_str(), ldns_default, origin_rdf.get(), nullptr);
-    RrPtr rr(raw);
-    if (rr && default_ttl == 0 && ldns_rr_ttl(rr.get()) == zero_ttl_stand_in) ldns_rr_set_ttl(rr.get(), 0);
-    if (st != LDNS_STATUS_OK || !rr) {
-      throw ZoneError(file, e.line, std::string(ldns_get_errorstr_by_id(st)) + " in '" + e.text + "'");
-    }
-    if (ldns_rr_get_class(rr.get()) != LDNS_RR_CLASS_IN)
-      throw ZoneError(file, e.line, "only class IN is served");
+  static wire::NameView view(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
-    ldns_rdf* owner = ldns_rr_owner(rr.get());
+  // "owner [TTL] [CLASS] TYPE RDATA", TTL and CLASS in either order (RFC 1035 §5.1).
+  void record(const TextEntry& e, const std::shared_ptr<const std::string>& file, const std::string& origin,
+              const std::optional<uint32_t>& dollar_ttl) {
     Record r;
-    r.owner.assign(reinterpret_cast<const char*>(ldns_rdf_data(owner)), ldns_rdf_size(owner));
-    auto zone_origin = wire::NameView(reinterpret_cast<const uint8_t*>(zone_origin_.data()), zone_origin_.size());
-    auto owner_view = wire::NameView(reinterpret_cast<const uint8_t*>(r.owner.data()), r.owner.size());
-    if (!wire::name_is_subdomain(owner_view, zone_origin))
-      throw ZoneError(file, e.line, "owner " + wire::name_to_text(owner_view) + " is outside the zone " +
-                                        wire::name_to_text(zone_origin));
-    r.type = ldns_rr_get_type(rr.get());
-    r.rclass = ldns_rr_get_class(rr.get());
-    r.ttl = ldns_rr_ttl(rr.get());
-    std::unique_ptr<ldns_buffer, BufferDeleter> buf(ldns_buffer_new(512));
-    if (ldns_rr_rdata2buffer_wire(buf.get(), rr.get()) != LDNS_STATUS_OK)
-      throw ZoneError(file, e.line, "cannot encode RDATA");
-    r.rdata.assign(reinterpret_cast<const char*>(ldns_buffer_begin(buf.get())), ldns_buffer_position(buf.get()));
-    if (r.rdata.size() > 65535) throw ZoneError(file, e.line, "RDATA longer than 65535 bytes");
+    size_t i = 0;
+    if (e.owner_blank) {
+      if (last_owner_.empty()) throw ZoneError(*file, e.line, "record without an owner name and no previous owner");
+      r.owner = last_owner_;
+    } else {
+      std::string_view owner = tokens_[i++];
+      auto name = owner.find('"') == std::string_view::npos
+                      ? wire::name_from_text(cloudflare_owner(owner), view(origin))
+                      : std::nullopt;
+      if (!name) throw ZoneError(*file, e.line, "invalid owner name '" + std::string(owner) + "'");
+      r.owner = std::move(*name);
+    }
+    std::optional<uint32_t> ttl;
+    bool class_seen = false;
+    for (int k = 0; k < 2 && i < tokens_.size(); ++k) {
+      std::string_view t = tokens_[i];
+      if (!ttl && !t.empty() && std::isdigit(static_cast<unsigned char>(t[0]))) {
+        ttl = parse_ttl(std::string(t));
+        if (!ttl) throw ZoneError(*file, e.line, "invalid TTL '" + std::string(t) + "'");
+        ++i;
+      } else if (!class_seen && is_class(t)) {
+        if (!is_in_class(t)) throw ZoneError(*file, e.line, "only class IN is served");
+        class_seen = true;
+        ++i;
+      } else {
+        break;
+      }
+    }
+    if (i >= tokens_.size()) throw ZoneError(*file, e.line, "record without a type in '" + e.text + "'");
+    std::optional<uint16_t> type = wire::type_from_text(tokens_[i]);
+    if (!type) throw ZoneError(*file, e.line, "unknown type '" + std::string(tokens_[i]) + "' in '" + e.text + "'");
+    ++i;
+    r.type = *type;
+    r.ttl = ttl ? *ttl : dollar_ttl ? *dollar_ttl : last_ttl_ ? *last_ttl_ : 3600;
+    std::span<const std::string_view> rdata_tokens(tokens_.data() + i, tokens_.size() - i);
+    if (!fast_path_ || !encode_rdata_fast(r.type, rdata_tokens, view(origin), r.rdata))
+      r.rdata = rdata_with_ldns(r, rdata_tokens, e, *file, origin);
+    if (r.rdata.size() > 65535) throw ZoneError(*file, e.line, "RDATA longer than 65535 bytes");
+
+    auto zone_origin = view(zone_origin_);
+    if (!wire::name_is_subdomain(view(r.owner), zone_origin))
+      throw ZoneError(*file, e.line, "owner " + wire::name_to_text(view(r.owner)) + " is outside the zone " +
+                                         wire::name_to_text(zone_origin));
     r.file = file;
     r.line = e.line;
     r.comment = e.comment;
-
-    char* owner_text = ldns_rdf2str(owner);
-    last_owner_ = owner_text ? owner_text : "";
-    free(owner_text);
+    last_owner_ = r.owner;
     last_ttl_ = r.ttl;
     records_.push_back(std::move(r));
+  }
+
+  // Everything the fast path does not take: ldns parses "owner TTL IN TYPE RDATA" with all
+  // fields explicit (so its default-TTL handling never applies) and reports syntax errors.
+  std::string rdata_with_ldns(const Record& r, std::span<const std::string_view> rdata_tokens, const TextEntry& e,
+                              const std::string& file, const std::string& origin) {
+    std::string text = wire::name_to_text(view(r.owner)) + " " + std::to_string(r.ttl) + " IN " + wire::type_to_text(r.type);
+    for (std::string_view t : rdata_tokens) {
+      text += ' ';
+      text += t;
+    }
+    RdfPtr origin_rdf = rdf_from_wire(origin);
+    ldns_rr* raw = nullptr;
+    ldns_status st = ldns_rr_new_frm_str(&raw, text.c_str(), r.ttl, origin_rdf.get(), nullptr);
+    RrPtr rr(raw);
+    if (st != LDNS_STATUS_OK || !rr)
+      throw ZoneError(file, e.line, std::string(ldns_get_errorstr_by_id(st)) + " in '" + e.text + "'");
+    std::unique_ptr<ldns_buffer, BufferDeleter> buf(ldns_buffer_new(512));
+    if (ldns_rr_rdata2buffer_wire(buf.get(), rr.get()) != LDNS_STATUS_OK)
+      throw ZoneError(file, e.line, "cannot encode RDATA");
+    return std::string(reinterpret_cast<const char*>(ldns_buffer_begin(buf.get())), ldns_buffer_position(buf.get()));
   }
 
   // Cloudflare's exports write owners without the trailing dot ("example.com  3600 IN SOA …").
   // Read literally that is example.com.example.com.; a relative owner whose absolute reading
   // already lies in the zone is taken as absolute, so such a zone loads as it is.
-  std::string cloudflare_owner(const std::string& owner) const {
-    if (owner.empty() || owner == "@" || owner.back() == '.') return owner;
-    auto absolute = wire::name_from_text(owner + ".");
-    auto origin = wire::NameView(reinterpret_cast<const uint8_t*>(zone_origin_.data()), zone_origin_.size());
-    if (absolute && wire::name_is_subdomain({reinterpret_cast<const uint8_t*>(absolute->data()), absolute->size()}, origin))
-      return owner + ".";
-    return owner;
+  std::string cloudflare_owner(std::string_view owner) const {
+    std::string o(owner);
+    if (o.empty() || o == "@" || o.back() == '.') return o;
+    auto absolute = wire::name_from_text(o + ".");
+    if (absolute && wire::name_is_subdomain(view(*absolute), view(zone_origin_))) return o + ".";
+    return o;
   }
 
   std::string zone_origin_;
   std::vector<FileStamp>* files_;
+  bool fast_path_;
+  std::vector<std::string_view> tokens_;
   std::vector<Record> records_;
-  std::string last_owner_;
+  std::string last_owner_;  // wire form
   std::optional<uint32_t> last_ttl_;
 };
 
@@ -209,8 +234,8 @@ FileStamp stamp_file(const std::string& path) {
 }
 
 std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source,
-                                   std::vector<FileStamp>* files) {
-  Loader loader(origin, files);
+                                   std::vector<FileStamp>* files, bool fast_path) {
+  Loader loader(origin, files, fast_path);
   loader.load_text(text, source, std::string(origin.begin(), origin.end()), std::nullopt, 0);
   return loader.take();
 }

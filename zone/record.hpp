@@ -1,6 +1,7 @@
 // One resource record as loaded from a zone file, before compilation.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -13,7 +14,7 @@ struct Record {
   uint16_t rclass = 1;
   uint32_t ttl = 0;
   std::string rdata;    ///< wire form, names uncompressed
-  std::string file;     ///< source file, for messages
+  std::shared_ptr<const std::string> file;  ///< source file, for messages (shared by its records)
   unsigned line = 0;    ///< line where the record starts
   std::string comment;  ///< trailing comment text (Cloudflare `cf_tags=` live here)
 };

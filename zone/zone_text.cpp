@@ -15,6 +15,11 @@ bool blank(std::string_view s) {
 
 std::vector<TextEntry> split_entries(std::string_view text, const std::string& file) {
   std::vector<TextEntry> out;
+  for_each_entry(text, file, [&](const TextEntry& e) { out.push_back(e); });
+  return out;
+}
+
+void for_each_entry(std::string_view text, const std::string& file, const std::function<void(const TextEntry&)>& fn) {
   TextEntry cur;
   unsigned line = 1;
   int depth = 0;
@@ -23,8 +28,9 @@ std::vector<TextEntry> split_entries(std::string_view text, const std::string& f
   unsigned quote_line = 0, paren_line = 0;
 
   auto finish = [&] {
-    if (!blank(cur.text)) out.push_back(std::move(cur));
-    cur = TextEntry{};
+    if (!blank(cur.text)) fn(cur);
+    cur.text.clear();  // keeps its capacity: no allocation per entry
+    cur.comment.clear();
     at_start = true;
   };
 
@@ -88,7 +94,32 @@ std::vector<TextEntry> split_entries(std::string_view text, const std::string& f
   if (in_quote) throw ZoneError(file, quote_line, "quoted string not closed");
   if (depth > 0) throw ZoneError(file, paren_line, "'(' not closed before the end of the file");
   finish();
-  return out;
+}
+
+void split_token_views(std::string_view text, std::vector<std::string_view>& out) {
+  out.clear();
+  size_t start = 0;
+  bool in_tok = false, in_quote = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (!in_tok && c != ' ' && c != '\t') {
+      in_tok = true;
+      start = i;
+    }
+    if (c == '\\' && i + 1 < text.size()) {
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      in_quote = !in_quote;
+      continue;
+    }
+    if (!in_quote && (c == ' ' || c == '\t') && in_tok) {
+      out.push_back(text.substr(start, i - start));
+      in_tok = false;
+    }
+  }
+  if (in_tok) out.push_back(text.substr(start));
 }
 
 std::vector<std::string> split_tokens(std::string_view text) {

@@ -167,7 +167,7 @@ last    A 192.0.2.100
       CAPTURE(c.owner);
       const zone::Record* r = find_record(records, c.owner, c.type);
       REQUIRE(r);
-      CHECK(r->file == "example.com.zone");
+      CHECK(*r->file == "example.com.zone");
       CHECK(r->line == c.line);
       if (c.type != wire::rrtype::SOA) CHECK(trim(r->comment) == c.comment);
     }
@@ -256,15 +256,15 @@ TEST_CASE("load_zone_text: $INCLUDE is relative to the including file; origin re
     CHECK(texts(records) == expected);
     const zone::Record* h1 = find_record(records, "h1.hosts.example.com.", wire::rrtype::A);
     REQUIRE(h1);
-    CHECK(h1->file == (dir.path() / "sub/hosts.zone").string());
+    CHECK(*h1->file == (dir.path() / "sub/hosts.zone").string());
     CHECK(h1->line == 2);
     const zone::Record* n1 = find_record(records, "n1.hosts.example.com.", wire::rrtype::A);
     REQUIRE(n1);
-    CHECK(n1->file == (dir.path() / "sub/nested.zone").string());
+    CHECK(*n1->file == (dir.path() / "sub/nested.zone").string());
     CHECK(n1->line == 1);
     const zone::Record* back = find_record(records, "back.example.com.", wire::rrtype::A);
     REQUIRE(back);
-    CHECK(back->file == main_path);
+    CHECK(*back->file == main_path);
     CHECK(back->line == 8);
   }
   SUBCASE("from the file") {
@@ -287,7 +287,7 @@ TEST_CASE("load_zone_text: CRLF line ends and an absolute $INCLUDE path") {
   REQUIRE(records.size() == 4);
   CHECK(trim(records[0].comment) == "note");
   CHECK(records[1].line == 3);
-  CHECK(records[2].file == inc);
+  CHECK(*records[2].file == inc);
   CHECK(records[3].line == 6);
 }
 
