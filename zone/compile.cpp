@@ -1,7 +1,10 @@
-// Compiling loaded records into an immutable Zone: validate, group, add empty non-terminals,
-// sort canonically, precompute flags, parents, wildcard children and additional-section targets.
+// Compiling loaded records into an immutable Zone (Knot's "adjust"): one stable sort of the
+// records by canonical owner key and type, one scan that emits nodes in canonical order and
+// inserts empty non-terminals, then flags, parents, wildcard children, the name index and
+// additional-section targets.
 #include <algorithm>
-#include <unordered_map>
+#include <array>
+#include <numeric>
 
 #include "zone/cf_tags.hpp"
 #include "zone/wire/types.hpp"
@@ -16,20 +19,30 @@ namespace {
 
 NameView view_of(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
-struct BuildRRset {
-  uint16_t type;
-  uint32_t ttl;
-  std::vector<std::string> rdata;
-  std::vector<unsigned> lines;
-  std::string file;
-  bool proxied = false;        // some record carries cf-proxied:true
-  bool flatten_tag = false;    // some record carries cf-flatten-cname
-};
-
-struct BuildNode {
-  std::string lower;
-  std::vector<BuildRRset> rrsets;  // sorted by type before emitting
-};
+// Appends a key whose byte order (memcmp) is the RFC 4034 §6.1 canonical order of `lower`:
+// labels from the right, each label's octets escaped (0 → 01 01, 1 → 01 02) and ended by 00,
+// so a label sorts before any longer label it prefixes.
+void append_canonical_key(NameView lower, std::string& out) {
+  std::array<uint8_t, wire::max_labels + 1> offs{};
+  size_t count = 0, pos = 0;
+  while (pos < lower.size() && lower[pos] != 0 && count < offs.size()) {
+    offs[count++] = uint8_t(pos);
+    pos += 1 + lower[pos];
+  }
+  while (count-- > 0) {
+    const uint8_t* label = &lower[offs[count]];
+    for (size_t i = 1; i <= label[0]; ++i) {
+      uint8_t c = label[i];
+      if (c <= 1) {
+        out += char(1);
+        out += char(c + 1);
+      } else {
+        out += char(c);
+      }
+    }
+    out += char(0);
+  }
+}
 
 // Offset of the name inside RDATA for types whose targets get additional records.
 int additional_name_offset(uint16_t type) {
@@ -54,6 +67,15 @@ size_t wire_name_length(std::span<const uint8_t> p) {
 
 uint32_t read_u32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
 
+// One RRset before emission: the records (indices into the record list, file order) it holds.
+struct DraftRRset {
+  uint16_t type;
+  uint32_t ttl;
+  std::vector<uint32_t> records;  // distinct RDATA only
+  bool proxied = false;           // some A/AAAA/CNAME record carries cf-proxied:true
+  bool flatten_tag = false;       // a CNAME record carries cf-flatten-cname
+};
+
 }  // namespace
 
 /// Builds a Zone's arrays; a friend of Zone.
@@ -63,188 +85,230 @@ class ZoneBuilder {
       : origin_(wire::name_lower(origin)), source_(source), options_(options), files_(std::move(files)) {}
 
   std::shared_ptr<const Zone> build(std::vector<Record> records) {
-    group(records);
-    validate(records);
-    add_empty_non_terminals();
-    sort_nodes();
-    emit();
+    records_ = std::move(records);
+    zone_ = std::shared_ptr<Zone>(new Zone());
+    zone_->source_ = source_;
+    zone_->files_ = std::move(files_);
+    zone_->options_ = options_;
+    zone_->loaded_at_ = std::chrono::system_clock::now();
+    sort_records();
+    scan();
+    records_.clear();
+    records_.shrink_to_fit();
+    build_index();
+    read_soa();
     compute_flags();
+    compute_alias_flags();
     compute_additionals();
     return std::move(zone_);
   }
 
  private:
-  BuildNode& node_for(const std::string& lower) {
-    auto [it, inserted] = node_index_.try_emplace(lower, nodes_.size());
-    if (inserted) nodes_.push_back(BuildNode{lower, {}});
-    return nodes_[it->second];
-  }
+  // --- ordering ---------------------------------------------------------------------------
 
-  void group(const std::vector<Record>& records) {
-    node_for(origin_);
-    for (const Record& r : records) {
-      BuildNode& n = node_for(wire::name_lower(view_of(r.owner)));
-      auto it = std::find_if(n.rrsets.begin(), n.rrsets.end(), [&](const BuildRRset& s) { return s.type == r.type; });
-      if (it == n.rrsets.end()) {
-        n.rrsets.push_back(BuildRRset{r.type, r.ttl, {}, {}, *r.file});
-        it = n.rrsets.end() - 1;
-      }
-      if (!r.comment.empty() && (r.type == rrtype::A || r.type == rrtype::AAAA || r.type == rrtype::CNAME)) {
-        CfTags tags = parse_cf_tags(r.comment);
-        if (tags.proxied.value_or(false)) it->proxied = true;
-        if (tags.flatten_cname && r.type == rrtype::CNAME) it->flatten_tag = true;
-      }
-      // RFC 2181 §5.2 wants one TTL per RRset; on a mismatch the last one read wins, as in Knot.
-      it->ttl = r.ttl;
-      // Identical RRs are one RR (RFC 2181 §5).
-      if (std::find(it->rdata.begin(), it->rdata.end(), r.rdata) != it->rdata.end()) continue;
-      it->rdata.push_back(r.rdata);
-      it->lines.push_back(r.line);
+  void sort_records() {
+    lower_.resize(records_.size());
+    key_off_.resize(records_.size() + 1);
+    for (size_t i = 0; i < records_.size(); ++i) {
+      lower_[i] = wire::name_lower(view_of(records_[i].owner));
+      key_off_[i] = uint32_t(keys_.size());
+      append_canonical_key(view_of(lower_[i]), keys_);
     }
-  }
-
-  [[noreturn]] void fail(const BuildRRset& s, size_t i, const std::string& why) {
-    throw ZoneError(s.file, s.lines[i], why);
-  }
-
-  void validate(const std::vector<Record>& records) {
-    const BuildNode& apex = nodes_[node_index_.at(origin_)];
-    std::string origin_text = wire::name_to_text(view_of(origin_));
-    const std::string first_file = records.empty() ? source_ : *records.front().file;
-    auto find = [](const BuildNode& n, uint16_t t) -> const BuildRRset* {
-      for (const auto& s : n.rrsets)
-        if (s.type == t) return &s;
-      return nullptr;
-    };
-    const BuildRRset* soa = find(apex, rrtype::SOA);
-    if (!soa) throw ZoneError(first_file, records.empty() ? 0 : records.front().line, "no SOA record at the apex " + origin_text);
-    if (soa->rdata.size() > 1) fail(*soa, 1, "more than one SOA record at the apex");
-    if (!find(apex, rrtype::NS)) fail(*soa, 0, "no NS records at the apex " + origin_text);
-
-    for (const BuildNode& n : nodes_) {
-      const BuildRRset* cname = find(n, rrtype::CNAME);
-      for (const BuildRRset& s : n.rrsets) {
-        if (s.type == rrtype::SOA && n.lower != origin_)
-          fail(s, 0, "SOA record outside the apex " + origin_text);
-      }
-      if (!cname) continue;
-      if (cname->rdata.size() > 1) fail(*cname, 1, "two CNAME records at " + wire::name_to_text(view_of(n.lower)));
-      if (n.lower == origin_) {
-        if (options_.flatten == FlattenMode::none)
-          fail(*cname, 0, "CNAME at the zone apex " + origin_text +
-                              " is not allowed beside SOA and NS (set flatten = \"apex\" to flatten it)");
-        // The apex CNAME is a flattening target: it stands beside SOA/NS/MX/TXT, but an address
-        // RRset beside it would make the answer ambiguous.
-        for (const BuildRRset& s : n.rrsets)
-          if (s.type == rrtype::A || s.type == rrtype::AAAA || s.type == rrtype::DNAME)
-            fail(s, 0, wire::type_to_text(s.type) + " record beside the flattened apex CNAME of " + origin_text);
-        continue;
-      }
-      for (const BuildRRset& s : n.rrsets) {
-        // RFC 4035 §2.5: a signed zone has RRSIG and NSEC beside its CNAMEs.
-        if (s.type == rrtype::CNAME || s.type == rrtype::RRSIG || s.type == rrtype::NSEC) continue;
-        // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME has no other data at its name.
-        bool cname_later = cname->lines[0] > s.lines[0] || cname->file != s.file;
-        if (cname_later) fail(*cname, 0, "CNAME beside other data (" + wire::type_to_text(s.type) + ") at " +
-                                             wire::name_to_text(view_of(n.lower)));
-        fail(s, 0, wire::type_to_text(s.type) + " record beside a CNAME at " + wire::name_to_text(view_of(n.lower)));
-      }
-    }
-  }
-
-  void add_empty_non_terminals() {
-    size_t count = nodes_.size();
-    for (size_t i = 0; i < count; ++i) {
-      std::string name = nodes_[i].lower;
-      while (name.size() > origin_.size()) {
-        NameView parent = wire::name_strip(view_of(name), 1);
-        name.assign(parent.begin(), parent.end());
-        if (node_index_.count(name)) break;
-        node_for(name);
-      }
-    }
-  }
-
-  void sort_nodes() {
-    // RRsets of a node by type: ANY is answered with the first one, the lowest type (as Knot does).
-    for (BuildNode& n : nodes_)
-      std::sort(n.rrsets.begin(), n.rrsets.end(), [](const BuildRRset& a, const BuildRRset& b) { return a.type < b.type; });
-    std::sort(nodes_.begin(), nodes_.end(), [](const BuildNode& a, const BuildNode& b) {
-      return wire::name_canonical_compare(view_of(a.lower), view_of(b.lower)) < 0;
+    key_off_[records_.size()] = uint32_t(keys_.size());
+    order_.resize(records_.size());
+    std::iota(order_.begin(), order_.end(), 0u);
+    // Stable: records of one RRset keep their file order (the last TTL read wins, as in Knot).
+    std::stable_sort(order_.begin(), order_.end(), [this](uint32_t a, uint32_t b) {
+      int c = key(a).compare(key(b));
+      if (c != 0) return c < 0;
+      return records_[a].type < records_[b].type;  // ANY answers the lowest type first (Knot)
     });
   }
 
-  void emit() {
-    zone_ = std::shared_ptr<Zone>(new Zone());
+  std::string_view key(uint32_t i) const { return std::string_view(keys_).substr(key_off_[i], key_off_[i + 1] - key_off_[i]); }
+
+  // --- the scan: nodes in canonical order, empty non-terminals inserted ---------------------
+
+  void scan() {
+    if (records_.empty() || lower_[order_[0]] != origin_) add_node(view_of(origin_), {});
+    size_t i = 0;
+    while (i < order_.size()) {
+      size_t j = i;
+      while (j < order_.size() && key(order_[j]) == key(order_[i])) ++j;
+      NameView name = view_of(lower_[order_[i]]);
+      add_ancestors(name);
+      add_node(name, std::span<const uint32_t>(order_.data() + i, j - i));
+      i = j;
+    }
+    validate_apex();
+  }
+
+  // Pops the ancestry stack to `name`'s closest existing ancestor, then adds the missing ones.
+  void add_ancestors(NameView name) {
+    size_t labels = wire::name_label_count(name);
+    while (!stack_.empty()) {
+      const Node& top = zone_->nodes_[stack_.back()];
+      NameView top_name = zone_->name(top);
+      NameView suffix = top.labels < labels ? wire::name_strip(name, labels - top.labels) : NameView{};
+      if (top.labels < labels && std::equal(suffix.begin(), suffix.end(), top_name.begin(), top_name.end())) break;
+      stack_.pop_back();
+    }
+    if (stack_.empty()) return;  // `name` is the apex itself
+    for (size_t l = zone_->nodes_[stack_.back()].labels + 1; l < labels; ++l)
+      add_node(wire::name_strip(name, labels - l), {});
+  }
+
+  void add_node(NameView lower, std::span<const uint32_t> recs) {
     Zone& z = *zone_;
-    z.source_ = source_;
-    z.files_ = std::move(files_);
-    z.options_ = options_;
-    z.loaded_at_ = std::chrono::system_clock::now();
-    z.nodes_.reserve(nodes_.size());
-    for (const BuildNode& b : nodes_) {
-      Node n{};
-      n.name_off = uint32_t(z.names_.size());
-      n.name_len = uint8_t(b.lower.size());
-      n.labels = uint8_t(wire::name_label_count(view_of(b.lower)));
-      n.parent = no_node;
-      n.wildcard = no_node;
-      n.rrset_begin = uint32_t(z.rrsets_.size());
-      n.rrset_count = uint16_t(b.rrsets.size());
-      z.names_ += b.lower;
-      for (const BuildRRset& s : b.rrsets) {
-        RRset r{};
-        r.type = s.type;
-        r.ttl = s.ttl;
-        r.rdata_begin = uint32_t(z.rdatas_.size());
-        r.rdata_count = uint16_t(s.rdata.size());
-        for (const std::string& rd : s.rdata) {
-          z.rdatas_.push_back({uint32_t(z.rdata_bytes_.size()), uint16_t(rd.size())});
-          z.rdata_bytes_.insert(z.rdata_bytes_.end(), rd.begin(), rd.end());
-        }
-        z.rrsets_.push_back(r);
+    Node n{};
+    n.name_off = uint32_t(z.names_.size());
+    n.name_len = uint8_t(lower.size());
+    n.labels = uint8_t(wire::name_label_count(lower));
+    n.parent = stack_.empty() ? no_node : stack_.back();
+    n.wildcard = no_node;
+    n.rrset_begin = uint32_t(z.rrsets_.size());
+    z.names_.append(reinterpret_cast<const char*>(lower.data()), lower.size());
+
+    drafts_.clear();
+    for (uint32_t r : recs) {
+      const Record& rec = records_[r];
+      if (drafts_.empty() || drafts_.back().type != rec.type) drafts_.push_back(DraftRRset{rec.type, rec.ttl, {}});
+      DraftRRset& d = drafts_.back();
+      d.ttl = rec.ttl;  // RFC 2181 §5.2 wants one TTL per RRset; on a mismatch the last one read wins
+      if (!rec.comment.empty() && (rec.type == rrtype::A || rec.type == rrtype::AAAA || rec.type == rrtype::CNAME)) {
+        CfTags tags = parse_cf_tags(rec.comment);
+        if (tags.proxied.value_or(false)) d.proxied = true;
+        if (tags.flatten_cname && rec.type == rrtype::CNAME) d.flatten_tag = true;
       }
-      z.nodes_.push_back(n);
+      bool duplicate = false;  // identical RRs are one RR (RFC 2181 §5)
+      for (uint32_t other : d.records) duplicate = duplicate || records_[other].rdata == rec.rdata;
+      if (!duplicate) d.records.push_back(r);
     }
-    // The index refers into names_, which no longer grows.
-    for (uint32_t i = 0; i < z.nodes_.size(); ++i) {
-      NameView nm = z.name(z.nodes_[i]);
-      z.index_.emplace(std::string_view(reinterpret_cast<const char*>(nm.data()), nm.size()), i);
+    validate_node(lower);
+
+    for (const DraftRRset& d : drafts_) {
+      RRset s{};
+      s.type = d.type;
+      s.ttl = d.ttl;
+      s.rdata_begin = uint32_t(z.rdatas_.size());
+      s.rdata_count = uint16_t(d.records.size());
+      for (uint32_t r : d.records) {
+        const std::string& rd = records_[r].rdata;
+        z.rdatas_.push_back({uint32_t(z.rdata_bytes_.size()), uint16_t(rd.size())});
+        z.rdata_bytes_.insert(z.rdata_bytes_.end(), rd.begin(), rd.end());
+      }
+      z.rrsets_.push_back(s);
+      if (d.proxied) n.flags |= node_proxied;  // one proxied A/AAAA/CNAME makes the whole name proxied
+      if (d.flatten_tag) n.flags |= node_flattened;
     }
-    const Node& apex = z.nodes_[0];
-    z.soa_ = z.rrset(apex, rrtype::SOA);
+    n.rrset_count = uint16_t(drafts_.size());
+    stack_.push_back(uint32_t(z.nodes_.size()));
+    z.nodes_.push_back(n);
+  }
+
+  // --- validation ---------------------------------------------------------------------------
+
+  [[noreturn]] void fail(const DraftRRset& d, size_t i, const std::string& why) {
+    const Record& r = records_[d.records[std::min(i, d.records.size() - 1)]];
+    throw ZoneError(*r.file, r.line, why);
+  }
+
+  const DraftRRset* draft(uint16_t type) const {
+    for (const DraftRRset& d : drafts_)
+      if (d.type == type) return &d;
+    return nullptr;
+  }
+
+  void validate_node(NameView lower) {
+    std::string name_text = wire::name_to_text(lower);
+    bool apex = lower.size() == origin_.size();
+    if (apex) {
+      apex_soa_ = draft(rrtype::SOA) != nullptr;
+      if (const DraftRRset* soa = draft(rrtype::SOA)) {
+        if (soa->records.size() > 1) fail(*soa, 1, "more than one SOA record at the apex");
+        if (!draft(rrtype::NS)) fail(*soa, 0, "no NS records at the apex " + name_text);
+        apex_soa_line_ = records_[soa->records[0]].line;
+      }
+    } else if (const DraftRRset* soa = draft(rrtype::SOA)) {
+      fail(*soa, 0, "SOA record outside the apex " + wire::name_to_text(view_of(origin_)));
+    }
+    const DraftRRset* cname = draft(rrtype::CNAME);
+    if (!cname) return;
+    if (cname->records.size() > 1) fail(*cname, 1, "two CNAME records at " + name_text);
+    if (apex) {
+      if (options_.flatten == FlattenMode::none)
+        fail(*cname, 0, "CNAME at the zone apex " + name_text +
+                            " is not allowed beside SOA and NS (set flatten = \"apex\" to flatten it)");
+      // The apex CNAME is a flattening target: it stands beside SOA/NS/MX/TXT, but an address
+      // RRset beside it would make the answer ambiguous.
+      for (const DraftRRset& d : drafts_)
+        if (d.type == rrtype::A || d.type == rrtype::AAAA || d.type == rrtype::DNAME)
+          fail(d, 0, wire::type_to_text(d.type) + " record beside the flattened apex CNAME of " + name_text);
+      return;
+    }
+    for (const DraftRRset& d : drafts_) {
+      // RFC 4035 §2.5: a signed zone has RRSIG and NSEC beside its CNAMEs.
+      if (d.type == rrtype::CNAME || d.type == rrtype::RRSIG || d.type == rrtype::NSEC) continue;
+      // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME has no other data at its name.
+      const Record& c = records_[cname->records[0]];
+      const Record& o = records_[d.records[0]];
+      if (c.line > o.line || *c.file != *o.file)
+        fail(*cname, 0, "CNAME beside other data (" + wire::type_to_text(d.type) + ") at " + name_text);
+      fail(d, 0, wire::type_to_text(d.type) + " record beside a CNAME at " + name_text);
+    }
+  }
+
+  void validate_apex() {
+    if (apex_soa_) return;
+    const std::string file = records_.empty() ? source_ : *records_.front().file;
+    throw ZoneError(file, records_.empty() ? 0 : records_.front().line,
+                    "no SOA record at the apex " + wire::name_to_text(view_of(origin_)));
+  }
+
+  void read_soa() {
+    Zone& z = *zone_;
+    z.soa_ = z.rrset(z.nodes_[0], rrtype::SOA);
     std::span<const uint8_t> soa = z.rdata(*z.soa_, 0);
     size_t mname = wire_name_length(soa);
-    size_t rname = wire_name_length(soa.subspan(mname));
+    size_t rname = mname ? wire_name_length(soa.subspan(mname)) : 0;
     if (mname == 0 || rname == 0 || soa.size() != mname + rname + 20)
-      throw ZoneError(source_, 0, "malformed SOA RDATA");
+      throw ZoneError(source_, apex_soa_line_, "malformed SOA RDATA");
     const uint8_t* fixed = soa.data() + mname + rname;
     z.serial_ = read_u32(fixed);
     z.negative_ttl_ = std::min(z.soa_->ttl, read_u32(fixed + 16));
   }
 
+  // --- index, flags, additionals --------------------------------------------------------------
+
+  void build_index() {
+    Zone& z = *zone_;
+    z.hash_seed_ = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) * 0x9E3779B97F4A7C15ULL;
+    size_t slots = 16;
+    while (slots < z.nodes_.size() * 2) slots <<= 1;  // load factor ≤ 0.5: short probes
+    z.index_.assign(slots, no_node);
+    z.index_mask_ = slots - 1;
+    for (uint32_t i = 0; i < z.nodes_.size(); ++i) {
+      size_t h = z.hash_name(z.name(z.nodes_[i])) & z.index_mask_;
+      while (z.index_[h] != no_node) h = (h + 1) & z.index_mask_;
+      z.index_[h] = i;
+    }
+  }
+
   void compute_flags() {
     Zone& z = *zone_;
     // Canonical order puts every parent before its descendants.
-    for (uint32_t i = 0; i < z.nodes_.size(); ++i) {
+    z.nodes_[0].flags |= node_apex;
+    for (uint32_t i = 1; i < z.nodes_.size(); ++i) {
       Node& n = z.nodes_[i];
-      if (i == 0) {
-        n.flags |= node_apex;
-      } else {
-        NameView parent_name = wire::name_strip(z.name(n), 1);
-        const Node* p = z.find(parent_name);
-        n.parent = uint32_t(p - z.nodes_.data());
-        Node& parent = z.nodes_[n.parent];
-        if (parent.flags & (node_delegation | node_nonauth)) n.flags |= node_nonauth;
-        if (wire::name_is_wildcard(z.name(n))) {
-          parent.flags |= node_wildcard_child;
-          parent.wildcard = i;
-        }
-        // An NS below a cut is occluded data, not a cut of its own: referrals go to the top cut.
-        if (z.rrset(n, rrtype::NS) && !(n.flags & node_nonauth)) n.flags |= node_delegation;
+      Node& parent = z.nodes_[n.parent];
+      if (parent.flags & (node_delegation | node_nonauth)) n.flags |= node_nonauth;
+      if (wire::name_is_wildcard(z.name(n))) {
+        parent.flags |= node_wildcard_child;
+        parent.wildcard = i;
       }
+      // An NS below a cut is occluded data, not a cut of its own: referrals go to the top cut.
+      if (z.rrset(n, rrtype::NS) && !(n.flags & node_nonauth)) n.flags |= node_delegation;
     }
-    compute_alias_flags();
   }
 
   // Proxied and flattened names (DESIGN.md, "Flattening, in one place").
@@ -258,19 +322,12 @@ class ZoneBuilder {
                                         " (from the config) has no A, AAAA or CNAME record");
       z.nodes_[size_t(n - z.nodes_.data())].flags |= node_proxied;
     }
-    for (size_t i = 0; i < nodes_.size(); ++i) {
+    for (size_t i = 0; i < z.nodes_.size(); ++i) {
       Node& n = z.nodes_[i];
-      bool cname = false, tagged = false;
-      for (const BuildRRset& s : nodes_[i].rrsets) {
-        if (s.proxied) n.flags |= node_proxied;  // one proxied A/AAAA/CNAME makes the whole name proxied
-        if (s.type == rrtype::CNAME) {
-          cname = true;
-          tagged = s.flatten_tag;
-        }
-      }
-      bool apex = i == 0;
-      if (cname && ((apex && options_.flatten != FlattenMode::none) || options_.flatten == FlattenMode::all || tagged))
-        n.flags |= node_flattened;
+      bool cname = z.rrset(n, rrtype::CNAME) != nullptr;
+      bool mode = (i == 0 && options_.flatten != FlattenMode::none) || options_.flatten == FlattenMode::all;
+      if (!cname) n.flags &= uint16_t(~node_flattened);
+      else if (mode) n.flags |= node_flattened;  // (a cf-flatten-cname tag set it already)
       if (n.flags & node_proxied) ++z.proxied_count_;
       if ((n.flags & node_flattened) && !(n.flags & node_proxied)) ++z.flattened_count_;
     }
@@ -320,8 +377,15 @@ class ZoneBuilder {
   std::string source_;
   ZoneOptions options_;
   std::vector<FileStamp> files_;
-  std::vector<BuildNode> nodes_;
-  std::unordered_map<std::string, size_t> node_index_;
+  std::vector<Record> records_;
+  std::vector<std::string> lower_;
+  std::string keys_;
+  std::vector<uint32_t> key_off_;
+  std::vector<uint32_t> order_;
+  std::vector<uint32_t> stack_;  // node indices from the apex down to the last node added
+  std::vector<DraftRRset> drafts_;
+  bool apex_soa_ = false;
+  unsigned apex_soa_line_ = 0;
   std::shared_ptr<Zone> zone_;
 };
 

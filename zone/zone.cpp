@@ -1,13 +1,37 @@
 // Zone lookups: exact match and closest encloser by walking up the qname's labels.
 #include "zone/zone.hpp"
 
+#include <cstring>
+
 #include "zone/loader.hpp"
 
 namespace apexd::zone {
 
+size_t Zone::hash_name(wire::NameView lower) const noexcept {
+  // Word-at-a-time multiply-xorshift, seeded per zone.
+  uint64_t h = hash_seed_ ^ (lower.size() * 0x9E3779B97F4A7C15ULL);
+  size_t i = 0;
+  for (; i + 8 <= lower.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, lower.data() + i, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 31;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, lower.data() + i, lower.size() - i);
+  h = (h ^ tail) * 0x94D049BB133111EBULL;
+  h ^= h >> 29;
+  return size_t(h);
+}
+
 const Node* Zone::find(wire::NameView lower) const noexcept {
-  auto it = index_.find(std::string_view(reinterpret_cast<const char*>(lower.data()), lower.size()));
-  return it == index_.end() ? nullptr : &nodes_[it->second];
+  if (index_.empty()) return nullptr;
+  for (size_t h = hash_name(lower) & index_mask_;; h = (h + 1) & index_mask_) {
+    uint32_t i = index_[h];
+    if (i == no_node) return nullptr;
+    const Node& n = nodes_[i];
+    if (n.name_len == lower.size() && std::memcmp(names_.data() + n.name_off, lower.data(), lower.size()) == 0) return &n;
+  }
 }
 
 Lookup Zone::lookup(wire::NameView lower) const noexcept {

@@ -138,7 +138,10 @@ class Zone {
   std::vector<RdataRef> rdatas_;
   std::vector<uint8_t> rdata_bytes_;
   std::vector<Additional> additionals_;
-  std::unordered_map<std::string_view, uint32_t> index_;
+  std::vector<uint32_t> index_;  ///< open addressing, linear probing: node index or no_node
+  size_t index_mask_ = 0;
+  uint64_t hash_seed_ = 0;
+  size_t hash_name(wire::NameView lower) const noexcept;
   const RRset* soa_ = nullptr;
   uint32_t serial_ = 0;
   uint32_t negative_ttl_ = 0;
