@@ -1,6 +1,7 @@
 // Reload: per zone, reuse / load / keep-old-on-failure, logging each decision as key=value.
 #include "server/reload.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include "zone/loader.hpp"
@@ -65,6 +66,8 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
       }
     }
   }
+  // Loading churns through many short-lived allocations; give the freed pages back to the system.
+  ::malloc_trim(0);
   return std::make_shared<const zone::ZoneSet>(std::move(zones));
 }
 

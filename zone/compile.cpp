@@ -107,12 +107,12 @@ class ZoneBuilder {
   // --- ordering ---------------------------------------------------------------------------
 
   void sort_records() {
-    lower_.resize(records_.size());
     key_off_.resize(records_.size() + 1);
+    keys_.reserve(records_.size() * 24);
+    wire::NameBuf lower;
     for (size_t i = 0; i < records_.size(); ++i) {
-      lower_[i] = wire::name_lower(view_of(records_[i].owner));
       key_off_[i] = uint32_t(keys_.size());
-      append_canonical_key(view_of(lower_[i]), keys_);
+      append_canonical_key(lower_name(i, lower), keys_);
     }
     key_off_[records_.size()] = uint32_t(keys_.size());
     order_.resize(records_.size());
@@ -125,17 +125,26 @@ class ZoneBuilder {
     });
   }
 
+  NameView lower_name(uint32_t i, wire::NameBuf& buf) const {
+    NameView owner = view_of(records_[i].owner);
+    wire::name_to_lower(owner, buf.data.data());
+    buf.len = uint8_t(owner.size());
+    return buf.view();
+  }
+
   std::string_view key(uint32_t i) const { return std::string_view(keys_).substr(key_off_[i], key_off_[i + 1] - key_off_[i]); }
 
   // --- the scan: nodes in canonical order, empty non-terminals inserted ---------------------
 
   void scan() {
-    if (records_.empty() || lower_[order_[0]] != origin_) add_node(view_of(origin_), {});
+    if (records_.empty() || !wire::name_equal(view_of(records_[order_[0]].owner), view_of(origin_)))
+      add_node(view_of(origin_), {});
     size_t i = 0;
+    wire::NameBuf lower;
     while (i < order_.size()) {
       size_t j = i;
       while (j < order_.size() && key(order_[j]) == key(order_[i])) ++j;
-      NameView name = view_of(lower_[order_[i]]);
+      NameView name = lower_name(order_[i], lower);
       add_ancestors(name);
       add_node(name, std::span<const uint32_t>(order_.data() + i, j - i));
       i = j;
@@ -220,13 +229,13 @@ class ZoneBuilder {
   }
 
   void validate_node(NameView lower) {
-    std::string name_text = wire::name_to_text(lower);
+    auto name_text = [&] { return wire::name_to_text(lower); };  // only for messages
     bool apex = lower.size() == origin_.size();
     if (apex) {
       apex_soa_ = draft(rrtype::SOA) != nullptr;
       if (const DraftRRset* soa = draft(rrtype::SOA)) {
         if (soa->records.size() > 1) fail(*soa, 1, "more than one SOA record at the apex");
-        if (!draft(rrtype::NS)) fail(*soa, 0, "no NS records at the apex " + name_text);
+        if (!draft(rrtype::NS)) fail(*soa, 0, "no NS records at the apex " + name_text());
         apex_soa_line_ = records_[soa->records[0]].line;
       }
     } else if (const DraftRRset* soa = draft(rrtype::SOA)) {
@@ -234,16 +243,16 @@ class ZoneBuilder {
     }
     const DraftRRset* cname = draft(rrtype::CNAME);
     if (!cname) return;
-    if (cname->records.size() > 1) fail(*cname, 1, "two CNAME records at " + name_text);
+    if (cname->records.size() > 1) fail(*cname, 1, "two CNAME records at " + name_text());
     if (apex) {
       if (options_.flatten == FlattenMode::none)
-        fail(*cname, 0, "CNAME at the zone apex " + name_text +
+        fail(*cname, 0, "CNAME at the zone apex " + name_text() +
                             " is not allowed beside SOA and NS (set flatten = \"apex\" to flatten it)");
       // The apex CNAME is a flattening target: it stands beside SOA/NS/MX/TXT, but an address
       // RRset beside it would make the answer ambiguous.
       for (const DraftRRset& d : drafts_)
         if (d.type == rrtype::A || d.type == rrtype::AAAA || d.type == rrtype::DNAME)
-          fail(d, 0, wire::type_to_text(d.type) + " record beside the flattened apex CNAME of " + name_text);
+          fail(d, 0, wire::type_to_text(d.type) + " record beside the flattened apex CNAME of " + name_text());
       return;
     }
     for (const DraftRRset& d : drafts_) {
@@ -253,8 +262,8 @@ class ZoneBuilder {
       const Record& c = records_[cname->records[0]];
       const Record& o = records_[d.records[0]];
       if (c.line > o.line || *c.file != *o.file)
-        fail(*cname, 0, "CNAME beside other data (" + wire::type_to_text(d.type) + ") at " + name_text);
-      fail(d, 0, wire::type_to_text(d.type) + " record beside a CNAME at " + name_text);
+        fail(*cname, 0, "CNAME beside other data (" + wire::type_to_text(d.type) + ") at " + name_text());
+      fail(d, 0, wire::type_to_text(d.type) + " record beside a CNAME at " + name_text());
     }
   }
 
@@ -378,7 +387,6 @@ class ZoneBuilder {
   ZoneOptions options_;
   std::vector<FileStamp> files_;
   std::vector<Record> records_;
-  std::vector<std::string> lower_;
   std::string keys_;
   std::vector<uint32_t> key_off_;
   std::vector<uint32_t> order_;

@@ -69,7 +69,10 @@ bool is_in_class(std::string_view t) { return t.size() == 2 && (t[0] | 0x20) == 
 class Loader {
  public:
   Loader(wire::NameView zone_origin, std::vector<FileStamp>* files, bool fast_path)
-      : zone_origin_(zone_origin.begin(), zone_origin.end()), files_(files), fast_path_(fast_path) {}
+      : zone_origin_(zone_origin.begin(), zone_origin.end()), files_(files), fast_path_(fast_path) {
+    zone_text_ = wire::name_to_text(zone_origin);
+    if (!zone_text_.empty()) zone_text_.pop_back();  // "example.com." → "example.com"
+  }
 
   void load_text(std::string_view text, const std::string& file, const std::string& origin,
                  std::optional<uint32_t> dollar_ttl, int depth) {
@@ -206,12 +209,19 @@ class Loader {
   std::string cloudflare_owner(std::string_view owner) const {
     std::string o(owner);
     if (o.empty() || o == "@" || o.back() == '.') return o;
+    // Cheap test first: does the text end with the zone's name (without its final dot)?
+    const std::string& z = zone_text_;
+    auto ieq = [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); };
+    bool ends = o.size() >= z.size() && std::equal(z.begin(), z.end(), o.end() - long(z.size()), ieq) &&
+                (o.size() == z.size() || o[o.size() - z.size() - 1] == '.');
+    if (!ends) return o;
     auto absolute = wire::name_from_text(o + ".");
     if (absolute && wire::name_is_subdomain(view(*absolute), view(zone_origin_))) return o + ".";
     return o;
   }
 
   std::string zone_origin_;
+  std::string zone_text_;  // the origin in text, without its final dot
   std::vector<FileStamp>* files_;
   bool fast_path_;
   std::vector<std::string_view> tokens_;
