@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages apexd needs: build tools and libraries, and with --test
-# the peers the tests run against (knotd, unbound, dig, kdig, drill, dnsperf, dnspython);
-# with --bench also PowerDNS and gnuplot for the side-by-side benchmarks.
+# Installs the Debian 12 packages apexd needs: build tools and libraries, and with --test (or
+# --bench) the peers the tests and benchmarks run against: knotd, nsd, unbound, PowerDNS, dig,
+# kdig, drill, dnsperf, dnspython, gnuplot.
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
           libldns-dev libboost1.81-dev libtomlplusplus-dev libspdlog-dev doctest-dev)
 case "${1:-}" in
-  --test) packages+=(knot nsd unbound bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-dnspython) ;;
-  --bench) packages+=(knot nsd unbound bind9-dnsutils knot-dnsutils dnsperf python3 python3-dnspython
-                      pdns-server pdns-backend-bind gnuplot-nox util-linux) ;;
+  --test|--bench)
+    packages+=(knot nsd unbound bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-dnspython
+               pdns-server pdns-backend-bind gnuplot-nox util-linux curl dpkg-dev adduser) ;;
 esac
 
 missing=()
@@ -20,5 +20,13 @@ if (( ${#missing[@]} )); then
   echo "install-deps: installing ${missing[*]}"
   if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
   $sudo apt-get update -qq
+  # The peers are only run by the tests, on high ports: keep their packages from starting
+  # system services (knotd, nsd, unbound and pdns would all want port 53).
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null
+    $sudo chmod 755 $policy
+    trap '$sudo rm -f '"$policy" EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -60,12 +60,16 @@ class Answerer {
   // --- answer section -------------------------------------------------------------------
 
   AnswerState solve_name(bool following) {
-    NameBuf lower;
-    wire::name_to_lower(sname_.view(), lower.data.data());
-    lower.len = sname_.len;
-    // A CNAME/DNAME target outside this zone ends the chain (other zones are not consulted).
-    if (following && !wire::name_is_subdomain(lower.view(), z_.origin())) return AnswerState::hit;
-    zone::Lookup l = z_.lookup(lower.view());
+    NameBuf lower_buf;
+    wire::NameView lower = q_.qname_lower.view();  // the first step looks up the qname itself
+    if (following) {
+      wire::name_to_lower(sname_.view(), lower_buf.data.data());
+      lower_buf.len = sname_.len;
+      lower = lower_buf.view();
+      // A CNAME/DNAME target outside this zone ends the chain (other zones are not consulted).
+      if (!wire::name_is_subdomain(lower, z_.origin())) return AnswerState::hit;
+    }
+    zone::Lookup l = z_.lookup(lower);
     if (l.node) {
       node_ = l.node;
       return name_found();

@@ -22,7 +22,8 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-http::response<http::string_body> route(const http::request<http::string_body>& req, const ControlHandlers& h) {
+asio::awaitable<http::response<http::string_body>> route(const http::request<http::string_body>& req,
+                                                         const ControlHandlers& h) {
   http::response<http::string_body> res{http::status::ok, req.version()};
   res.set(http::field::server, "apexd");
   res.keep_alive(req.keep_alive());
@@ -47,8 +48,7 @@ http::response<http::string_body> route(const http::request<http::string_body>& 
     if (req.method() != http::verb::post) {
       reply(http::status::method_not_allowed, "text/plain", "use POST\n");
     } else {
-      bool ok = true;
-      std::string body = h.reload(ok);
+      auto [ok, body] = co_await h.reload();
       reply(ok ? http::status::ok : http::status::unprocessable_entity, "application/json", std::move(body));
     }
   } else {
@@ -56,7 +56,7 @@ http::response<http::string_body> route(const http::request<http::string_body>& 
   }
   if (req.method() == http::verb::head) res.body().clear();
   res.prepare_payload();
-  return res;
+  co_return res;
 }
 
 asio::awaitable<void> session(tcp::socket sock, std::shared_ptr<ControlHandlers> h) {
@@ -68,7 +68,7 @@ asio::awaitable<void> session(tcp::socket sock, std::shared_ptr<ControlHandlers>
     stream.expires_after(control_timeout);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
     if (ec) break;
-    auto res = route(parser.get(), *h);
+    auto res = co_await route(parser.get(), *h);
     bool keep = res.keep_alive();
     stream.expires_after(control_timeout);
     auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);

@@ -1,5 +1,6 @@
 // The HTTP control endpoint: GET /metrics, GET /healthz, GET /zones, POST /reload (Boost.Beast).
 #pragma once
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <string>
@@ -15,7 +16,9 @@ inline constexpr size_t control_max_body = 4096;                    // requests 
 struct ControlHandlers {
   std::function<std::string()> metrics;    ///< Prometheus text
   std::function<std::string()> zones;      ///< JSON array
-  std::function<std::string(bool& ok)> reload;  ///< JSON; runs a reload, sets ok=false if any zone failed
+  /// Runs a reload (elsewhere: the endpoint keeps answering meanwhile); completes with whether
+  /// every zone loaded and the JSON report.
+  std::function<boost::asio::awaitable<std::pair<bool, std::string>>()> reload;
 };
 
 /// Listens on `addr` (only there) and serves requests on `io` until it stops.

@@ -57,6 +57,12 @@ int main(int argc, char** argv) {
       spdlog::flush_every(std::chrono::seconds(1));
     }
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+    if (cfg.log_queries) {
+      auto base = spdlog::default_logger();
+      auto queries = std::make_shared<spdlog::logger>("queries", base->sinks().begin(), base->sinks().end());
+      queries->set_level(spdlog::level::info);
+      spdlog::register_logger(queries);
+    }
     if (check) {
       spdlog::set_level(spdlog::level::warn);
       auto zones = apexd::server::load_zones(cfg);

@@ -8,11 +8,19 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
 namespace apexd::server {
+
+std::string reloading_notification() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  // MONOTONIC_USEC lets Type=notify-reload (systemd 253+) match the reload to its request.
+  return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(uint64_t(ts.tv_sec) * 1000000 + uint64_t(ts.tv_nsec) / 1000);
+}
 
 bool notify_systemd(const std::string& state) {
   const char* path = std::getenv("NOTIFY_SOCKET");

@@ -73,7 +73,11 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
                           const HandlerOptions& opts) noexcept {
   wire::Query q;
   wire::ParseStatus st = wire::parse_query(request, q);
-  if (st == wire::ParseStatus::drop || out.size() < wire::header_size) return {};
+  if (st == wire::ParseStatus::drop || out.size() < wire::header_size) {
+    HandleResult dropped;
+    dropped.malformed = request.size() < wire::header_size;  // QR=1 is a response, not malformed
+    return dropped;
+  }
 
   wire::PacketWriter w(out, response_limit(q, opts, out.size()));
   w.begin_response(q.header);

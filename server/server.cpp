@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 #include <thread>
 
@@ -152,15 +156,18 @@ class Server {
       for (auto& w : workers_) w->io.stop();
       main_io_.stop();
     });
+    // Reloads run on their own thread: the control endpoint and signals stay responsive.
     asio::signal_set hup(main_io_, SIGHUP);
     std::function<void()> wait_hup = [&] {
       hup.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        reload("sighup");
+        asio::post(reload_io_, [this] { reload("sighup"); });
         wait_hup();
       });
     };
     wait_hup();
+    auto reload_guard = asio::make_work_guard(reload_io_);
+    std::thread reloader([this] { reload_io_.run(); });
 
     std::vector<std::thread> pool;
     for (auto& w : workers_) pool.emplace_back([&io = w->io] { io.run(); });
@@ -168,6 +175,9 @@ class Server {
     main_io_.run();
     for (auto& w : workers_) w->io.stop();
     for (auto& t : pool) t.join();
+    reload_guard.reset();
+    reload_io_.stop();
+    reloader.join();
     spdlog::info("event=stopped");
     return 0;
   }
@@ -176,7 +186,7 @@ class Server {
   // Re-reads the config's zone list and every changed zone file, off the serving threads,
   // and publishes the result in one swap. Returns what happened.
   ReloadReport reload(const char* trigger) {
-    notify_systemd("RELOADING=1");
+    notify_systemd(reloading_notification());
     ReloadReport report;
     auto started = std::chrono::steady_clock::now();
     try {
@@ -201,14 +211,18 @@ class Server {
     ControlHandlers h;
     h.metrics = [this] { return metrics(); };
     h.zones = [this] { return zones_json(); };
-    h.reload = [this](bool& ok) {
-      ReloadReport r = reload("http");
-      ok = r.failed == 0;
-      std::string body = "{\"loaded\":" + std::to_string(r.loaded) + ",\"unchanged\":" + std::to_string(r.reused) +
-                         ",\"failed\":" + std::to_string(r.failed) + ",\"removed\":" + std::to_string(r.removed) +
-                         ",\"errors\":[";
-      for (size_t i = 0; i < r.errors.size(); ++i) body += (i ? ",\"" : "\"") + json_escape(r.errors[i]) + "\"";
-      return body + "]}\n";
+    h.reload = [this]() -> asio::awaitable<std::pair<bool, std::string>> {
+      co_return co_await asio::co_spawn(
+          reload_io_,
+          [this]() -> asio::awaitable<std::pair<bool, std::string>> {
+            ReloadReport r = reload("http");
+            std::string body = "{\"loaded\":" + std::to_string(r.loaded) + ",\"unchanged\":" + std::to_string(r.reused) +
+                               ",\"failed\":" + std::to_string(r.failed) + ",\"removed\":" + std::to_string(r.removed) +
+                               ",\"errors\":[";
+            for (size_t i = 0; i < r.errors.size(); ++i) body += (i ? ",\"" : "\"") + json_escape(r.errors[i]) + "\"";
+            co_return std::pair<bool, std::string>{r.failed == 0, body + "]}\n"};
+          },
+          asio::use_awaitable);
     };
     return h;
   }
@@ -303,6 +317,7 @@ class Server {
   resolver::AliasResolver resolver_;
   std::vector<std::unique_ptr<WorkerContext>> workers_;
   asio::io_context main_io_{1};
+  asio::io_context reload_io_{1};  ///< reloads, one at a time, off the serving and control threads
   std::atomic<uint64_t> reload_successes_{0}, reload_failures_{0}, zone_failures_{0};
   std::chrono::system_clock::time_point started_;
 };

@@ -44,7 +44,9 @@ void log_query(Transport t, const void* peer, std::span<const uint8_t> request, 
     if (response[2] & 0x01) flags += "rd,";
   }
   if (!flags.empty()) flags.pop_back();
-  spdlog::info("event=query client={} transport={} qname={} qtype={} rcode={} flags={} size={} us={}", peer_text(peer),
+  // Its own logger, at info whatever [log] level says: asking for a query log means wanting it.
+  static std::shared_ptr<spdlog::logger> logger = spdlog::get("queries") ? spdlog::get("queries") : spdlog::default_logger();
+  logger->info("event=query client={} transport={} qname={} qtype={} rcode={} flags={} size={} us={}", peer_text(peer),
                t == Transport::udp ? "udp" : "tcp", qname, wire::type_to_text(r.qtype), wire::rcode_to_text(r.rcode),
                flags.empty() ? "-" : flags, r.size, micros);
 }

@@ -286,8 +286,8 @@ def run_main(res, proc, port, cport, t_start):
 
     res.check(delta("apexd_truncated_total") == 2, "apexd_truncated_total +2",
               "got %r" % delta("apexd_truncated_total"))
-    res.check(delta("apexd_malformed_total") == 5,
-              "apexd_malformed_total +5 (3 QDCOUNT=0, 2 trailing garbage)",
+    res.check(delta("apexd_malformed_total") == 7,
+              "apexd_malformed_total +7 (3 QDCOUNT=0, 2 trailing garbage, 2 short)",
               "got %r" % delta("apexd_malformed_total"))
     res.check(delta("apexd_dropped_total") == 8,
               "apexd_dropped_total +8 (4 QR=1 UDP, 1 QR=1 TCP, 2 short, 1 oversized)",

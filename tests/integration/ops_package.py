@@ -14,7 +14,8 @@ dpkg-deb is missing.
 
 Checks:
   * cmake + ninja + `cpack -G DEB` make apexd_0.1.0_amd64.deb
-  * `dpkg-deb -c`: /usr/sbin/apexd (0755), /lib/systemd/system/apexd.service,
+  * `dpkg-deb -c`: /usr/sbin/apexd (0755), /lib/systemd/system/apexd.service
+    (exactly there, as Debian 12 packages ship units),
     /etc/apexd/apexd.toml, /etc/apexd/zones/example.com.zone,
     /usr/share/man/man8/apexd.8[.gz], every file root:root, nothing else
     (no headers, static libraries, test binaries)
@@ -23,9 +24,11 @@ Checks:
     files, postinst is executable
   * the packaged binary prints `apexd 0.1.0`
   * as root, when apexd is not installed already: `dpkg -i`, then
-    `/usr/sbin/apexd check --config /etc/apexd/apexd.toml` exits 0, user apexd
+    `/usr/sbin/apexd check --config /etc/apexd/apexd.toml` exits 0 without
+    a warning, user apexd
     exists (system user, no login shell), /var/log/apexd belongs to it,
-    `man -w apexd` finds the page, the unit file names the installed paths;
+    `man -w apexd` finds the page, `systemd-analyze verify apexd.service`
+    passes (when systemd-analyze exists);
     the installed binary serves the installed zone on a free 127.0.0.1 port
     with `user = "apexd"`; then `dpkg --purge apexd` removes every file. What
     the test created and the package leaves behind (user apexd,
@@ -49,9 +52,10 @@ import ops_common as oc
 VERSION = "0.1.0"
 DEB_NAME = "apexd_%s_amd64.deb" % VERSION
 SRC = os.path.dirname(os.path.dirname(harness.HERE))
+UNIT = "./lib/systemd/system/apexd.service"
+UNIT_ELSEWHERE = "./usr/lib/systemd/system/apexd.service"
 EXPECTED_FILES = {
     "./usr/sbin/apexd",
-    "./lib/systemd/system/apexd.service",
     "./etc/apexd/apexd.toml",
     "./etc/apexd/zones/example.com.zone",
 }
@@ -141,15 +145,19 @@ def check_deb(res, deb, workdir):
     listing = parse_listing(out)
     files = {p for p, (m, _) in listing.items() if not m.startswith("d")}
     man = files & MAN
-    res.check(EXPECTED_FILES <= files, "deb contains the binary, unit, config and zone",
+    res.check(EXPECTED_FILES <= files, "deb contains the binary, config and zone",
               "missing %r" % sorted(EXPECTED_FILES - files))
+    res.check(UNIT in files, "deb contains the unit at /lib/systemd/system/apexd.service",
+              "unit files in the deb: %r" % sorted(f for f in files if f.endswith(".service")))
+    unit_path = UNIT if UNIT in files else (UNIT_ELSEWHERE if UNIT_ELSEWHERE in files else None)
     res.check(len(man) == 1, "deb contains the man page apexd(8)", "files %r" % sorted(files))
-    extra = sorted(files - EXPECTED_FILES - MAN)
+    extra = sorted(files - EXPECTED_FILES - MAN - {UNIT, UNIT_ELSEWHERE})
     res.check(not extra, "deb contains nothing else (no headers, libraries, tests)", repr(extra))
     mode = listing.get("./usr/sbin/apexd", ("", ""))[0]
     res.check(mode == "-rwxr-xr-x", "/usr/sbin/apexd is 0755", mode)
-    for p in ("./etc/apexd/apexd.toml", "./etc/apexd/zones/example.com.zone",
-              "./lib/systemd/system/apexd.service"):
+    for p in ("./etc/apexd/apexd.toml", "./etc/apexd/zones/example.com.zone", unit_path):
+        if p is None:
+            continue
         m = listing.get(p, ("", ""))[0]
         res.check(m == "-rw-r--r--", "%s is 0644" % p[1:], m)
     owners = {p: o for p, (m, o) in listing.items() if o != "root/root"}
@@ -183,7 +191,7 @@ def check_deb(res, deb, workdir):
         rc, out = run([os.path.join(xdir, "usr/sbin/apexd"), "--version"], timeout=10)
         res.check(rc == 0 and out.strip() == "apexd %s" % VERSION, "packaged binary prints apexd %s" % VERSION,
                   "rc %d %r" % (rc, out))
-        unit = oc.read_text(os.path.join(xdir, "lib/systemd/system/apexd.service"))
+        unit = oc.read_text(os.path.join(xdir, unit_path or UNIT))
         res.check("ExecStart=/usr/sbin/apexd --config /etc/apexd/apexd.toml" in unit
                   and re.search(r"^Type=notify$", unit, re.M) is not None,
                   "unit: Type=notify, ExecStart runs /usr/sbin/apexd on /etc/apexd/apexd.toml", unit)
@@ -212,6 +220,7 @@ def install_and_use(res, deb, workdir):
         rc, out = run(["/usr/sbin/apexd", "check", "--config", "/etc/apexd/apexd.toml"], timeout=30)
         res.check(rc == 0, "apexd check --config /etc/apexd/apexd.toml exits 0", "rc %d\n%s" % (rc, out))
         print("apexd check: %s" % out.strip())
+        res.check("warning" not in out.lower(), "apexd check: no warning for the packaged config", out)
         rc, out = run(["getent", "passwd", "apexd"])
         res.check(rc == 0 and out.startswith("apexd:"), "getent passwd apexd", "rc %d %r" % (rc, out))
         if rc == 0:
@@ -235,12 +244,17 @@ def install_and_use(res, deb, workdir):
             res.check(rc == 0 and "apexd" in out, "man page renders", "rc %d\n%s" % (rc, out[-1500:]))
             res.check(not [l for l in out.splitlines() if l.startswith(("troff:", "groff:", "man:", "<standard input>"))],
                       "man page renders without groff warnings", "\n".join(warn[:10]))
+        if shutil.which("systemd-analyze"):
+            rc, out = run(["systemd-analyze", "verify", "apexd.service"], timeout=60, cwd=workdir)
+            res.check(rc == 0, "systemd-analyze verify apexd.service (found by name, commands exist)",
+                      "rc %d\n%s" % (rc, out[-1500:]))
         serve_installed(res, workdir)
     finally:
         if installed:
             rc, out = run(["dpkg", "--purge", "apexd"], timeout=300)
             res.check(rc == 0, "dpkg --purge apexd", out[-2000:])
             left = [p for p in ("/usr/sbin/apexd", "/lib/systemd/system/apexd.service",
+                                "/usr/lib/systemd/system/apexd.service",
                                 "/etc/apexd/apexd.toml", "/etc/apexd/zones/example.com.zone",
                                 "/usr/share/man/man8/apexd.8", "/usr/share/man/man8/apexd.8.gz")
                     if os.path.exists(p)]

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tests/integration/ops_reload.py --apexd build/apexd [--cycles 2]
 
-apexd (threads = 2, [control]) serves four zones from a temporary folder:
+apexd (threads = 2, [control]) serves five zones from a temporary folder:
   stable.test.  never touched: its answers must never change
   chg.test.     changed again and again (serial bump, A record changed, a TXT
                 name that exists only in odd versions)
@@ -21,8 +21,8 @@ timeout; a timeout counts as lost, never retried) over 13 names whose
 correct answer is known for every version of the zones.
 
 RELOADS: 13 steps per cycle (2 cycles = 26 reloads), triggered alternately
-with SIGHUP and POST /reload (the parity flips every cycle, so every step
-is done both ways). A POST reload "returns" when its HTTP answer arrives; a
+with SIGHUP and POST /reload (13 steps per cycle: step k of cycle c uses
+POST when k + c is odd, so every step is done both ways over two cycles). A POST reload "returns" when its HTTP answer arrives; a
 SIGHUP reload when apexd_reloads_total has moved.
 
 WHAT IS VALID: the zones' state is modelled (state_0 before any reload,
@@ -42,8 +42,9 @@ wrong.
 Also checked at each reload: HTTP status (200, or 422 when a zone failed),
 the JSON report (loaded/unchanged/failed/removed, errors with file:line),
 apexd_reloads_total{result}, apexd_zone_load_failures_total,
-apexd_zones_loaded, apexd_zone_serial, /zones, and the error with file:line
-in the log. The last line before the summary is e.g.
+apexd_zones_loaded, apexd_zone_serial, /zones (stable.test.'s loaded_at never
+moves: an unchanged file is reused, not loaded again), and the error with
+file:line in the log. The last line before the summary is e.g.
 
     reload-under-load: 26 reloads, 123456 queries, 123456 answered, 0 lost, 0 wrong
 """
@@ -51,7 +52,6 @@ in the log. The last line before the summary is e.g.
 import json
 import os
 import random
-import re
 import select
 import signal
 import socket
@@ -457,6 +457,9 @@ def body(args, res, workdir):
             res.check(r is not None and observe(r) == expected_obs(world.served, qn, qt),
                       "initial answer %s %s" % (qn, qt),
                       "got %r want %r" % (r and observe(r), expected_obs(world.served, qn, qt)))
+        st, _, zb = oc.http_request(cport, "GET", "/zones")
+        stable_loaded_at = [z.get("loaded_at") for z in json.loads(zb) if z["origin"] == "stable.test."][0]
+        time.sleep(1.1)  # loaded_at has a resolution of one second: make a reload visible
         load = Load(port)
         load.start()
         time.sleep(PAUSE)
@@ -466,7 +469,7 @@ def body(args, res, workdir):
         for cycle in range(args.cycles):
             for k, (what, change) in enumerate(plan(world, cycle)):
                 nreload += 1
-                use_http = (nreload + cycle) % 2 == 0
+                use_http = (k + cycle) % 2 == 1  # 13 steps: strict alternation, each step both ways over 2 cycles
                 how = "POST /reload" if use_http else "SIGHUP"
                 label = "reload %d (%s, %s)" % (nreload, how, what)
                 change()
@@ -524,10 +527,15 @@ def body(args, res, workdir):
                           "got %r (%r) want %r" % (serials, p.get("apexd_zones_loaded"), want_serials))
                 st, _, zb = oc.http_request(cport, "GET", "/zones")
                 try:
-                    zl = {z["origin"]: z["serial"] for z in json.loads(zb)}
+                    zs = json.loads(zb)
+                    zl = {z["origin"]: z["serial"] for z in zs}
+                    stable_at = [z.get("loaded_at") for z in zs if z["origin"] == "stable.test."]
                 except (ValueError, KeyError, TypeError):
-                    zl = zb
+                    zl, stable_at = zb, None
                 res.check(zl == want_serials, label + ": /zones", "got %r want %r" % (zl, want_serials))
+                # stable.test.'s file never changes: reused, so never loaded again
+                res.check(stable_at == [stable_loaded_at], label + ": stable.test. reused (loaded_at kept)",
+                          "loaded_at %r, first %r" % (stable_at, stable_loaded_at))
                 # the error with file:line in the log
                 if rep["errors"]:
                     log = ""

@@ -18,7 +18,7 @@ using NameView = std::span<const uint8_t>;
 
 /// A fixed-size, allocation-free holder of one wire-form name.
 struct NameBuf {
-  std::array<uint8_t, max_name_length> data{};
+  std::array<uint8_t, max_name_length> data;  ///< left uninitialized on purpose: only [0, len) is meaningful
   uint8_t len = 0;  ///< total length including the root label; 0 = empty (invalid)
 
   NameView view() const { return {data.data(), len}; }

@@ -80,7 +80,7 @@ class PacketWriter {
   size_t opt_rdlen_at_ = 0;  ///< where the OPT RR's RDLENGTH is, once written
   size_t size_ = 0;
   std::array<uint16_t, 3> counts_{};
-  std::array<Entry, max_compress_entries> compress_{};
+  std::array<Entry, max_compress_entries> compress_;  // [0, compress_count_) is valid; not zeroed per packet
   uint16_t compress_count_ = 0;
 };
 
