@@ -51,11 +51,17 @@ def pss_kib(pid):
 
 
 def children(pid):
+    """Every descendant of `pid` (nsd serves from a grandchild)."""
+    out = []
     try:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-        return [int(x) for x in out.split()]
+        direct = [int(x) for x in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                 text=True).stdout.split()]
     except OSError:
-        return []
+        return out
+    for c in direct:
+        out.append(c)
+        out.extend(children(c))
+    return out
 
 
 def dnsperf(port, queryfile, seconds, clients=8, outstanding=100, rate=None):
@@ -80,7 +86,7 @@ def dnsperf(port, queryfile, seconds, clients=8, outstanding=100, rate=None):
 
 
 def tree_cpu_seconds(pid):
-    """CPU seconds of `pid` and its children (nsd serves from a forked child)."""
+    """CPU seconds of `pid` and its descendants (nsd serves from a forked grandchild)."""
     total = 0.0
     for p in [pid] + children(pid):
         try:

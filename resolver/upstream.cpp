@@ -105,6 +105,15 @@ asio::awaitable<ParsedResponse> exchange_tcp(const udp::endpoint& server, wire::
 
 asio::awaitable<Resolution> ForwardUpstream::resolve(wire::NameView lower_name, uint16_t type) {
   if (opts_.servers.empty()) co_return failure(ede::no_reachable_authority, "no upstream resolver configured");
+  if (inflight_.fetch_add(1, std::memory_order_relaxed) >= opts_.max_inflight) {
+    inflight_.fetch_sub(1, std::memory_order_relaxed);
+    stats_.overloaded.fetch_add(1, std::memory_order_relaxed);
+    co_return failure(ede::other, "too many upstream queries in flight");
+  }
+  struct Release {
+    std::atomic<unsigned>& n;
+    ~Release() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } release{inflight_};
   TimePoint deadline = Clock::now() + opts_.deadline;
   wire::NameBuf cur;
   cur.assign(lower_name);
@@ -146,6 +155,7 @@ asio::awaitable<Resolution> ForwardUpstream::resolve(wire::NameView lower_name, 
       co_return std::move(p.resolution);
     }
     if (!followed) break;
+    if (link == max_chain_links) last = failure(ede::other, "CNAME chain too long");
   }
   stats_.failures.fetch_add(1, std::memory_order_relaxed);
   co_return last;

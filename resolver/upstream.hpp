@@ -24,10 +24,11 @@ struct UpstreamOptions {
   std::vector<boost::asio::ip::udp::endpoint> servers;
   std::chrono::milliseconds try_timeout{800};  ///< one exchange with one server
   std::chrono::milliseconds deadline{1500};    ///< the whole resolution, all tries and links
+  unsigned max_inflight = 1000;                ///< resolutions at once; beyond, fail at once (no queue)
 };
 
 struct UpstreamStats {
-  std::atomic<uint64_t> queries{0}, timeouts{0}, tcp_retries{0}, mismatched{0}, failures{0};
+  std::atomic<uint64_t> queries{0}, timeouts{0}, tcp_retries{0}, mismatched{0}, failures{0}, overloaded{0};
   std::atomic<uint64_t> response_us_total{0}, responses{0};
 };
 
@@ -42,6 +43,7 @@ class ForwardUpstream final : public UpstreamClient {
   UpstreamOptions opts_;
   UpstreamStats stats_;
   std::atomic<unsigned> next_server_{0};
+  std::atomic<unsigned> inflight_{0};
 };
 
 }  // namespace apexd::resolver

@@ -58,7 +58,10 @@ std::chrono::milliseconds get_duration(const std::string& path, const toml::node
 }
 
 void parse_server(const std::string& path, const toml::table& t, Config& c) {
-  check_keys(path, t, "server.", {"listen", "threads", "tcp_idle_timeout", "tcp_max_connections", "udp_payload", "user"});
+  check_keys(path, t, "server.", {"listen", "threads", "tcp_idle_timeout", "tcp_max_connections", "tcp_max_per_client",
+                                  "udp_payload", "user"});
+  if (const toml::node* n = t.get("tcp_max_per_client"))
+    c.tcp_max_per_client = unsigned(get_int(path, *n, "server.tcp_max_per_client", 1, 1000000));
   if (const toml::node* n = t.get("user")) {
     c.user = get_string(path, *n, "server.user");
     if (c.user.empty()) fail(path, n->source(), "server.user", "must not be empty (leave it out to keep the user)");
@@ -141,7 +144,8 @@ void parse_proxy(const std::string& path, const toml::table& t, Config& c) {
 }
 
 void parse_resolver(const std::string& path, const toml::table& t, Config& c) {
-  check_keys(path, t, "resolver.", {"upstreams", "timeout", "deadline", "cache_size", "min_ttl", "max_ttl", "serve_stale"});
+  check_keys(path, t, "resolver.", {"upstreams", "timeout", "deadline", "cache_size", "min_ttl", "max_ttl", "serve_stale",
+                                    "max_inflight"});
   ResolverConfig& r = c.resolver;
   if (const toml::node* n = t.get("upstreams")) {
     auto list = get_string_array(path, *n, "resolver.upstreams");
@@ -153,6 +157,7 @@ void parse_resolver(const std::string& path, const toml::table& t, Config& c) {
       }
     }
   }
+  if (const toml::node* n = t.get("max_inflight")) r.max_inflight = unsigned(get_int(path, *n, "resolver.max_inflight", 1, 1000000));
   if (const toml::node* n = t.get("timeout")) r.timeout = get_duration(path, *n, "resolver.timeout");
   if (const toml::node* n = t.get("deadline")) r.deadline = get_duration(path, *n, "resolver.deadline");
   if (const toml::node* n = t.get("cache_size")) r.cache_size = size_t(get_int(path, *n, "resolver.cache_size", 16, 100000000));
@@ -163,6 +168,24 @@ void parse_resolver(const std::string& path, const toml::table& t, Config& c) {
   if (r.min_ttl > r.max_ttl) fail(path, t.source(), "resolver.min_ttl", "is larger than resolver.max_ttl");
   if (r.timeout.count() == 0 || r.deadline < r.timeout)
     fail(path, t.source(), "resolver.deadline", "must be at least resolver.timeout, which must be above 0");
+}
+
+void parse_rrl(const std::string& path, const toml::table& t, Config& c) {
+  check_keys(path, t, "rrl.", {"responses_per_second", "slip", "whitelist", "table_size"});
+  if (const toml::node* n = t.get("responses_per_second"))
+    c.rrl.responses_per_second = uint32_t(get_int(path, *n, "rrl.responses_per_second", 0, 1000000));
+  if (const toml::node* n = t.get("slip")) c.rrl.slip = uint32_t(get_int(path, *n, "rrl.slip", 0, 100));
+  if (const toml::node* n = t.get("table_size")) c.rrl.table_size = uint32_t(get_int(path, *n, "rrl.table_size", 64, 1 << 24));
+  if (const toml::node* n = t.get("whitelist")) {
+    auto list = get_string_array(path, *n, "rrl.whitelist");
+    for (size_t i = 0; i < list.size(); ++i) {
+      try {
+        c.rrl.whitelist.push_back(parse_prefix(list[i]));
+      } catch (const std::invalid_argument& e) {
+        fail(path, n->as_array()->get(i)->source(), "rrl.whitelist[" + std::to_string(i) + "]", e.what());
+      }
+    }
+  }
 }
 
 void parse_zones(const std::string& path, const toml::node& n, Config& c) {
@@ -274,7 +297,8 @@ Config parse_config(const std::string& text, const std::string& path) {
   }
   Config c;
   c.path = path;
-  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "zone"});
+  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "rrl", "zone"});
+  if (const toml::table* t = table_at(path, root, "rrl")) parse_rrl(path, *t, c);
   if (const toml::table* t = table_at(path, root, "control")) parse_control(path, *t, c);
   if (const toml::table* t = table_at(path, root, "server")) parse_server(path, *t, c);
   if (const toml::table* t = table_at(path, root, "log")) parse_log(path, *t, c);

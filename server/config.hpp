@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "server/rrl.hpp"
 #include "zone/zone.hpp"
 
 namespace apexd::server {
@@ -43,6 +44,7 @@ struct ResolverConfig {
   std::chrono::milliseconds timeout{800};   ///< one try
   std::chrono::milliseconds deadline{1500}; ///< a whole resolution; keep it under stub timeouts (2 s+)
   size_t cache_size = 100000;
+  unsigned max_inflight = 1000;  ///< upstream queries in flight at once; beyond: SERVFAIL or stale
   uint32_t min_ttl = 5;
   uint32_t max_ttl = 86400;
   std::chrono::seconds serve_stale{86400};
@@ -62,6 +64,8 @@ struct Config {
   std::optional<ListenAddress> control;  ///< the HTTP control endpoint, off unless set
   ProxyConfig proxy;
   ResolverConfig resolver;
+  RrlConfig rrl;
+  unsigned tcp_max_per_client = 64;  ///< connections from one address, across workers
   std::vector<ZoneConfig> zones;
 };
 

@@ -90,8 +90,10 @@ void render_worker_metrics(std::string& out, const std::vector<const WorkerCount
       {"apexd_tcp_refused_total", "TCP connections closed at once because a limit was reached.",
        &WorkerCounters::tcp_refused},
       {"apexd_resolution_waits_total", "Queries that waited for the resolver.", &WorkerCounters::resolutions_waited},
-      {"apexd_resolution_shed_total", "Queries dropped because too many were waiting for the resolver.",
+      {"apexd_resolution_shed_total", "Queries answered at once (stale or SERVFAIL) because too many were waiting.",
        &WorkerCounters::resolutions_shed},
+      {"apexd_rrl_dropped_total", "UDP answers dropped by response rate limiting.", &WorkerCounters::rrl_dropped},
+      {"apexd_rrl_slipped_total", "Rate-limited UDP answers sent truncated (TC=1) instead.", &WorkerCounters::rrl_slipped},
   };
   for (const Simple& s : simple) {
     prom_header(out, s.name, "counter", s.help);

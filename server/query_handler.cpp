@@ -64,7 +64,10 @@ HandleResult finish(wire::PacketWriter& w, const wire::Query& q, const HandlerOp
       (void)w.put_opt_option(edns_option_ede, {ede.data(), 2 + n});  // optional: skipped when it does not fit
     }
   }
-  return response(w.size(), rc, q.qtype, w.tc(), false);
+  HandleResult r = response(w.size(), rc, q.qtype, w.tc(), false);
+  r.empty_answer = w.count(wire::Section::answer) == 0;
+  r.question_end = uint16_t(q.question_end);
+  return r;
 }
 
 }  // namespace
@@ -115,7 +118,9 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
     return r;
   }
   w.set_aa(a.authoritative);
-  return finish(w, q, opts, a.rcode, edns, a.ede_code, a.ede_text);
+  HandleResult r = finish(w, q, opts, a.rcode, edns, a.ede_code, a.ede_text);
+  r.zone = z;
+  return r;
 }
 
 }  // namespace apexd::server

@@ -27,6 +27,9 @@ struct HandleResult {
   uint16_t qtype = 0;
   bool truncated = false;
   bool malformed = false;
+  bool empty_answer = false;      ///< the answer section is empty (NODATA, referral, error)
+  uint16_t question_end = 0;      ///< bytes of header + question: a truncated (slipped) answer keeps these
+  const zone::Zone* zone = nullptr;  ///< the zone that answered (valid while the snapshot is held)
   bool needs_resolution = false;  ///< nothing to send yet: resolve `target`/`target_type`, then call again
   wire::NameBuf target;
   uint16_t target_type = 0;

@@ -58,6 +58,7 @@ resolver::UpstreamOptions make_upstream_options(const ResolverConfig& r) {
   for (const ListenAddress& a : r.upstreams) o.servers.emplace_back(asio::ip::make_address(a.host), a.port);
   o.try_timeout = r.timeout;
   o.deadline = r.deadline;
+  o.max_inflight = r.max_inflight;
   return o;
 }
 
@@ -116,7 +117,9 @@ class Server {
       auto w = std::make_unique<WorkerContext>(zones_, cfg_);
       w->resolver = &resolver_;
       w->edges = &edges_;
+      w->tcp_clients = &tcp_clients_;
       w->log_queries = cfg_.log_queries;
+      if (cfg_.rrl.responses_per_second) w->rrl = std::make_unique<RateLimiter>(cfg_.rrl, threads);
       for (const ListenAddress& a : cfg_.listen) {
         try {
           start_udp(*w, a);
@@ -280,6 +283,8 @@ class Server {
         {"apexd_upstream_mismatched_total", "Upstream datagrams ignored as not matching the query (spoofing defence).",
          us.mismatched.load()},
         {"apexd_upstream_failures_total", "Resolutions that failed on every upstream.", us.failures.load()},
+        {"apexd_upstream_overloaded_total", "Resolutions refused at once because resolver.max_inflight were in flight.",
+         us.overloaded.load()},
         {"apexd_zone_load_failures_total", "Zones that failed to load on a reload (their old data kept).",
          zone_failures_.load()},
     };
@@ -315,6 +320,7 @@ class Server {
   EdgeAddresses edges_;
   resolver::ForwardUpstream upstream_;
   resolver::AliasResolver resolver_;
+  TcpClients tcp_clients_{cfg_.tcp_max_per_client};
   std::vector<std::unique_ptr<WorkerContext>> workers_;
   asio::io_context main_io_{1};
   asio::io_context reload_io_{1};  ///< reloads, one at a time, off the serving and control threads

@@ -24,6 +24,7 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::milliseconds tcp_query_timeout{2000};  // length prefix to full query
 
 // Reads exactly buf.size() bytes or gives up at the deadline; false on timeout, EOF or error.
 asio::awaitable<bool> read_with_deadline(tcp::socket& s, asio::mutable_buffer buf, std::chrono::milliseconds timeout) {
@@ -34,7 +35,15 @@ asio::awaitable<bool> read_with_deadline(tcp::socket& s, asio::mutable_buffer bu
   co_return !ec;
 }
 
-asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s) {
+// Under pressure (most connection slots taken) idle connections get a much shorter leash, so a
+// flood of idle or slow connections cannot keep well-behaved clients out for long.
+std::chrono::milliseconds idle_timeout(const WorkerContext& ctx) {
+  auto normal = ctx.config.tcp_idle_timeout;
+  if (ctx.tcp_open * 4 < ctx.config.tcp_max_connections * 3) return normal;
+  return std::max(std::chrono::milliseconds(500), normal / 10);
+}
+
+asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s, std::string client) {
   ++ctx.tcp_open;
   ctx.stats.tcp_connections.add();
   boost::system::error_code peer_ec;
@@ -45,10 +54,11 @@ asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s) {
   HandlerOptions opts = ctx.options(Transport::tcp);
   for (;;) {
     uint8_t len_bytes[2];
-    if (!co_await read_with_deadline(s, asio::buffer(len_bytes), ctx.config.tcp_idle_timeout)) break;
+    if (!co_await read_with_deadline(s, asio::buffer(len_bytes), idle_timeout(ctx))) break;
     size_t len = size_t(len_bytes[0]) << 8 | len_bytes[1];
     if (len == 0) break;
-    if (!co_await read_with_deadline(s, asio::buffer(in.data(), len), ctx.config.tcp_idle_timeout)) break;
+    // The query itself must follow its length promptly: a slow-drip sender is cut off.
+    if (!co_await read_with_deadline(s, asio::buffer(in.data(), len), tcp_query_timeout)) break;
     std::span<uint8_t> answer(out.data() + 2, max_message_size);
     std::span<const uint8_t> request(in.data(), len);
     auto start = std::chrono::steady_clock::now();
@@ -68,6 +78,7 @@ asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s) {
   s.shutdown(tcp::socket::shutdown_both, ignored);
   s.close(ignored);
   --ctx.tcp_open;
+  if (ctx.tcp_clients) ctx.tcp_clients->release(client);
 }
 
 asio::awaitable<void> accept_loop(WorkerContext& ctx, std::shared_ptr<tcp::acceptor> acceptor) {
@@ -78,13 +89,17 @@ asio::awaitable<void> accept_loop(WorkerContext& ctx, std::shared_ptr<tcp::accep
       spdlog::warn("event=tcp_accept_error error=\"{}\"", ec.message());
       continue;
     }
-    if (ctx.tcp_open >= ctx.config.tcp_max_connections) {
+    boost::system::error_code pec;
+    std::string client = s.remote_endpoint(pec).address().to_string();
+    bool slot = !pec && ctx.tcp_open < ctx.config.tcp_max_connections;
+    if (slot && ctx.tcp_clients && !ctx.tcp_clients->acquire(client)) slot = false;
+    if (!slot) {
       ctx.stats.tcp_refused.add();
       boost::system::error_code ignored;
-      s.close(ignored);  // over the limit: refuse rather than queue
+      s.close(ignored);  // over a limit: refuse rather than queue
       continue;
     }
-    asio::co_spawn(ctx.io, session(ctx, std::move(s)), asio::detached);
+    asio::co_spawn(ctx.io, session(ctx, std::move(s), std::move(client)), asio::detached);
   }
 }
 

@@ -43,10 +43,6 @@ struct Deferred {
 
 void defer(WorkerContext& ctx, int fd, const uint8_t* req, size_t len, const sockaddr_storage& peer,
            socklen_t peer_len, const HandleResult& first) {
-  if (ctx.pending_resolutions >= max_pending_resolutions) {
-    ctx.stats.resolutions_shed.add();  // no unbounded queue
-    return;
-  }
   auto d = std::make_unique<Deferred>();
   d->request.assign(req, req + len);
   d->peer = peer;
@@ -56,10 +52,13 @@ void defer(WorkerContext& ctx, int fd, const uint8_t* req, size_t len, const soc
       [&ctx, fd, d = std::move(d), first]() -> asio::awaitable<void> {
         auto start = std::chrono::steady_clock::now();
         HandleResult r = co_await answer_after_resolution(ctx, d->request, d->out, Transport::udp, first);
+        auto now = std::chrono::steady_clock::now();
         account(ctx, Transport::udp, &d->peer, d->request, d->out, r,
-                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
-        if (r.size == 0) co_return;
-        ::sendto(fd, d->out.data(), r.size, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&d->peer), d->peer_len);
+                std::chrono::duration_cast<std::chrono::microseconds>(now - start).count());
+        size_t size = rate_limit(ctx, d->peer, d->request, d->out, r,
+                                 uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()));
+        if (size == 0) co_return;
+        ::sendto(fd, d->out.data(), size, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&d->peer), d->peer_len);
       },
       asio::detached);
 }
@@ -67,6 +66,9 @@ void defer(WorkerContext& ctx, int fd, const uint8_t* req, size_t len, const soc
 void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
   const zone::ZoneSet& zones = ctx.zones.get();
   HandlerOptions opts = ctx.options(Transport::udp);
+  const uint64_t now_ms = ctx.rrl && ctx.rrl->enabled()
+      ? uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count())
+      : 0;
   unsigned nout = 0;
   for (unsigned i = 0; i < n; ++i) {
     const mmsghdr& m = b.in_msgs[i];
@@ -84,8 +86,9 @@ void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
     int64_t micros = ctx.log_queries
         ? std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count() : 0;
     account(ctx, Transport::udp, &b.peers[i], request, b.out[nout], r, micros);
-    if (r.size == 0) continue;
-    b.out_iov[nout] = {b.out[nout].data(), r.size};
+    size_t size = rate_limit(ctx, b.peers[i], request, b.out[nout], r, now_ms);
+    if (size == 0) continue;
+    b.out_iov[nout] = {b.out[nout].data(), size};
     mmsghdr& o = b.out_msgs[nout];
     o = {};
     o.msg_hdr.msg_name = &b.peers[i];

@@ -65,14 +65,63 @@ void account(WorkerContext& ctx, Transport t, const void* peer, std::span<const 
   if (ctx.log_queries) log_query(t, peer, request, response.first(r.size), r, micros);
 }
 
+size_t rate_limit(WorkerContext& ctx, const sockaddr_storage& peer, std::span<const uint8_t> request,
+                  std::span<uint8_t> response, const HandleResult& r, uint64_t now_ms) {
+  if (!ctx.rrl || !ctx.rrl->enabled() || r.size == 0) return r.size;
+  // NXDOMAIN and errors are keyed by zone, so a flood of random names shares one bucket.
+  wire::NameView name;
+  if (r.rcode != wire::rcode::NOERROR || r.empty_answer) {
+    if (r.zone) name = r.zone->origin();
+  } else if (r.question_end > wire::header_size + 4 && r.question_end <= request.size()) {
+    name = request.subspan(wire::header_size, r.question_end - wire::header_size - 4);
+  }
+  switch (ctx.rrl->decide(peer, r.rcode, r.empty_answer, name, now_ms)) {
+    case RrlAction::send:
+      return r.size;
+    case RrlAction::drop:
+      ctx.stats.rrl_dropped.add();
+      return 0;
+    case RrlAction::slip:
+      ctx.stats.rrl_slipped.add();
+      // RFC 8906 style minimal answer: header and question, TC=1, so a real client retries over TCP.
+      if (r.question_end < wire::header_size || r.question_end > r.size) return 0;
+      response[2] |= 0x02;
+      std::fill(response.begin() + 6, response.begin() + 12, uint8_t(0));
+      return r.question_end;
+  }
+  return r.size;
+}
+
+bool TcpClients::acquire(const std::string& addr) {
+  std::lock_guard lock(mutex_);
+  unsigned& n = open_[addr];
+  if (n >= max_) return false;
+  ++n;
+  return true;
+}
+
+void TcpClients::release(const std::string& addr) {
+  std::lock_guard lock(mutex_);
+  auto it = open_.find(addr);
+  if (it != open_.end() && --it->second == 0) open_.erase(it);
+}
+
 boost::asio::awaitable<HandleResult> answer_after_resolution(WorkerContext& ctx, std::span<const uint8_t> request,
                                                             std::span<uint8_t> out, Transport t, HandleResult r) {
   // Two rounds at most: the second pass finds the answer unless the zones changed meanwhile.
   for (int round = 0; r.needs_resolution && ctx.resolver && round < 2; ++round) {
-    ctx.stats.resolutions_waited.add();
-    ++ctx.pending_resolutions;
-    resolver::Resolution res = co_await ctx.resolver->resolve(r.target.view(), r.target_type);
-    --ctx.pending_resolutions;
+    resolver::Resolution res;
+    if (ctx.pending_resolutions >= max_pending_resolutions) {
+      // No unbounded queue: answer now, from stale data or with SERVFAIL and an EDE.
+      ctx.stats.resolutions_shed.add();
+      res.ede_code = resolver::ede::other;
+      res.ede_text = "too many queries waiting for the resolver";
+    } else {
+      ctx.stats.resolutions_waited.add();
+      ++ctx.pending_resolutions;
+      res = co_await ctx.resolver->resolve(r.target.view(), r.target_type);
+      --ctx.pending_resolutions;
+    }
     ResolvedTarget resolved{r.target, r.target_type, &res};
     HandlerOptions o = ctx.options(t);
     o.alias.resolved = &resolved;

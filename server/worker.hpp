@@ -1,23 +1,43 @@
 // A worker: one thread, one io_context, its own UDP sockets and TCP acceptors (share-nothing).
 #pragma once
+#include <sys/socket.h>
+
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "resolver/alias_resolver.hpp"
 #include "server/config.hpp"
 #include "server/flattener.hpp"
 #include "server/metrics.hpp"
+#include "server/rrl.hpp"
 #include "server/query_handler.hpp"
 #include "server/snapshot.hpp"
 #include "zone/zone_set.hpp"
 
 namespace apexd::server {
 
-inline constexpr unsigned max_pending_resolutions = 10000;  // per worker; beyond it, queries wait for nothing
+inline constexpr unsigned max_pending_resolutions = 10000;  // per worker; beyond it, answered stale or SERVFAIL at once
+
+/// TCP connections per client address, shared by the workers (the accept path, not the query path).
+class TcpClients {
+ public:
+  explicit TcpClients(unsigned max_per_client) : max_(max_per_client) {}
+  /// Counts a connection from `addr`; false (and nothing counted) when it already has the maximum.
+  bool acquire(const std::string& addr);
+  void release(const std::string& addr);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, unsigned> open_;
+  unsigned max_;
+};
 
 struct WorkerContext {
   boost::asio::io_context io{1};
@@ -28,6 +48,8 @@ struct WorkerContext {
   const EdgeAddresses* edges = nullptr;
   WorkerCounters stats;
   bool log_queries = false;
+  std::unique_ptr<RateLimiter> rrl;  ///< response rate limiting of UDP answers (null = off)
+  TcpClients* tcp_clients = nullptr;  ///< shared per-address connection counts
   unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
   unsigned pending_resolutions = 0;  ///< queries waiting for the resolver (touched only by its thread)
 
@@ -47,6 +69,11 @@ struct WorkerContext {
 /// Counts an answered query (and logs it when [log] queries is on).
 void account(WorkerContext& ctx, Transport t, const void* peer, std::span<const uint8_t> request,
              std::span<const uint8_t> response, const HandleResult& r, int64_t micros);
+
+/// Applies RRL to a UDP answer in `response` (r.size bytes): send it, drop it, or cut it to a
+/// truncated header+question (slip). Returns the size to send, 0 to drop.
+size_t rate_limit(WorkerContext& ctx, const sockaddr_storage& peer, std::span<const uint8_t> request,
+                  std::span<uint8_t> response, const HandleResult& r, uint64_t now_ms);
 
 /// Finishes a query whose first pass needed the resolver: waits for the (coalesced) resolution,
 /// then answers again with it. Returns the final result (size 0 = nothing to send).
