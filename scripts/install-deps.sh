@@ -9,7 +9,8 @@ packages=(build-essential cmake ninja-build pkg-config
 case "${1:-}" in
   --test|--bench)
     packages+=(knot nsd unbound bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-dnspython
-               pdns-server pdns-backend-bind gnuplot-nox util-linux curl dpkg-dev adduser) ;;
+               pdns-server pdns-backend-bind gnuplot-nox util-linux curl dpkg-dev adduser
+               clang-14 libclang-rt-14-dev) ;;
 esac
 
 missing=()

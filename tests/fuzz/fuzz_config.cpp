@@ -1,0 +1,16 @@
+// libFuzzer: TOML text through config parsing (errors must be ConfigError, never a crash).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "server/config.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string text(reinterpret_cast<const char*>(data), size);
+  try {
+    apexd::server::Config c = apexd::server::parse_config(text, "/nonexistent/fuzz.toml");
+    if (c.zones.empty()) __builtin_trap();  // parse_config refuses a config without zones
+  } catch (const apexd::server::ConfigError&) {
+  }
+  return 0;
+}
