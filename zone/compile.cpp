@@ -54,16 +54,6 @@ int additional_name_offset(uint16_t type) {
   }
 }
 
-size_t wire_name_length(std::span<const uint8_t> p) {
-  size_t pos = 0;
-  while (pos < p.size()) {
-    uint8_t l = p[pos];
-    if (l == 0) return pos + 1;
-    if (l > wire::max_label_length) return 0;
-    pos += 1 + l;
-  }
-  return 0;
-}
 
 uint32_t read_u32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
 
@@ -278,8 +268,8 @@ class ZoneBuilder {
     Zone& z = *zone_;
     z.soa_ = z.rrset(z.nodes_[0], rrtype::SOA);
     std::span<const uint8_t> soa = z.rdata(*z.soa_, 0);
-    size_t mname = wire_name_length(soa);
-    size_t rname = mname ? wire_name_length(soa.subspan(mname)) : 0;
+    size_t mname = wire::name_wire_length(soa);
+    size_t rname = mname ? wire::name_wire_length(soa.subspan(mname)) : 0;
     if (mname == 0 || rname == 0 || soa.size() != mname + rname + 20)
       throw ZoneError(source_, apex_soa_line_, "malformed SOA RDATA");
     const uint8_t* fixed = soa.data() + mname + rname;
@@ -356,7 +346,7 @@ class ZoneBuilder {
         for (size_t i = 0; i < s.rdata_count; ++i) {
           std::span<const uint8_t> rd = z.rdata(s, i);
           if (rd.size() <= size_t(off)) continue;
-          size_t len = wire_name_length(rd.subspan(off));
+          size_t len = wire::name_wire_length(rd.subspan(off));
           if (len == 0) continue;
           NameView target = rd.subspan(off, len);
           if (!wire::name_is_subdomain(target, z.origin())) continue;

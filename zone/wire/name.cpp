@@ -15,6 +15,17 @@ void NameBuf::assign(NameView n) {
   std::memcpy(data.data(), n.data(), len);
 }
 
+size_t name_wire_length(std::span<const uint8_t> p) {
+  size_t pos = 0;
+  while (pos < p.size() && pos < max_name_length) {
+    uint8_t l = p[pos];
+    if (l == 0) return pos + 1;
+    if (l > max_label_length) return 0;
+    pos += 1 + l;
+  }
+  return 0;
+}
+
 bool name_is_valid(NameView n) {
   if (n.empty() || n.size() > max_name_length) return false;
   size_t pos = 0;

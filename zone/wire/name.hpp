@@ -27,6 +27,9 @@ struct NameBuf {
 
 inline uint8_t to_lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? uint8_t(c + 32) : c; }
 
+/// Length of the uncompressed name at the start of `p` (through its root label), or 0 when
+/// `p` does not start with a well-formed one.
+size_t name_wire_length(std::span<const uint8_t> p);
 /// True when `n` is a well-formed uncompressed name that ends exactly at n.size().
 bool name_is_valid(NameView n);
 /// Number of labels, not counting the root label.

@@ -112,17 +112,6 @@ bool PacketWriter::put_name(NameView name, bool compress) {
 }
 
 namespace {
-// Length of an uncompressed name at the start of `p`, or 0 when malformed.
-size_t wire_name_length(std::span<const uint8_t> p) {
-  size_t pos = 0;
-  while (pos < p.size()) {
-    uint8_t l = p[pos];
-    if (l == 0) return pos + 1;
-    if (l > max_label_length) return 0;
-    pos += 1 + l;
-  }
-  return 0;
-}
 }  // namespace
 
 bool PacketWriter::put_rdata(uint16_t type, std::span<const uint8_t> rdata) {
@@ -147,7 +136,7 @@ bool PacketWriter::put_rdata(uint16_t type, std::span<const uint8_t> rdata) {
   if (rdata.size() < prefix || !put_bytes(rdata.data(), prefix)) return false;
   size_t pos = prefix;
   for (int n = 0; n < names; ++n) {
-    size_t len = wire_name_length(rdata.subspan(pos));
+    size_t len = name_wire_length(rdata.subspan(pos));
     if (len == 0) return false;
     if (!put_name(rdata.subspan(pos, len), true)) return false;
     pos += len;
