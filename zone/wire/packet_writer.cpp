@@ -111,9 +111,6 @@ bool PacketWriter::put_name(NameView name, bool compress) {
   return put_bytes(&root, 1);
 }
 
-namespace {
-}  // namespace
-
 bool PacketWriter::put_rdata(uint16_t type, std::span<const uint8_t> rdata) {
   // RFC 3597 §4: only the RFC 1035 types may carry compressed names.
   size_t prefix = 0;
