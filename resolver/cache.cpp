@@ -35,7 +35,7 @@ size_t Cache::make_key(wire::NameView lower, uint16_t type, std::array<char, max
 Cache::Shard& Cache::shard_for(std::string_view key) { return shards_[(hash_(key) >> 7) % shard_count]; }
 
 void Cache::insert(wire::NameView lower_name, uint16_t type, const Resolution& r, TimePoint now) {
-  if (r.outcome == Outcome::failure) return;
+  if (r.outcome == Outcome::failure || !r.cacheable) return;
   std::array<char, max_key> buf;
   std::string key(buf.data(), make_key(lower_name, type, buf));
   Shard& s = shard_for(key);

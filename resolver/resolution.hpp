@@ -27,6 +27,7 @@ struct Resolution {
   Outcome outcome = Outcome::failure;
   uint32_t ttl = 0;                ///< min TTL over the whole chain, or the negative TTL
   std::vector<std::string> rdata;  ///< 4-byte A or 16-byte AAAA RDATA
+  bool cacheable = true;           ///< false for negative answers without an SOA (RFC 2308 §5)
   uint16_t ede_code = ede::other;  ///< for failures
   std::string ede_text;            ///< for failures: what went wrong, for the client and the log
 };

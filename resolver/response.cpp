@@ -166,6 +166,7 @@ ParsedResponse parse_response(std::span<const uint8_t> pkt, uint16_t id, wire::N
   Resolution neg;
   neg.outcome = rc == rcode::NXDOMAIN ? Outcome::nxdomain : Outcome::nodata;
   neg.ttl = std::min(chain_ttl, negative_ttl(pkt, authority.data(), nauth));
+  neg.cacheable = has_soa;  // RFC 2308 §5: without an SOA there is no TTL to cache it for
   out.resolution = std::move(neg);
   return out;
 }

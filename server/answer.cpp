@@ -49,6 +49,7 @@ class Answerer {
     r.state = state;
     r.rcode = rcode_;
     r.authoritative = aa;
+    r.wildcard = nvisited_ > 0;
     r.ede_code = ede_code_;
     r.ede_text = ede_text_;
     r.target = target_;

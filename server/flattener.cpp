@@ -127,7 +127,12 @@ AliasOutcome answer_flattened(const AliasContext& ctx, const zone::ZoneSet& zone
     if (!tz) return answer_external(ctx, target, ttl, owner, qtype, w);
     zone::Lookup l = tz->lookup(target.view());
     const zone::Node* n = l.node;
-    if (!n && l.encloser) n = tz->wildcard_child(*l.encloser);
+    if (!n && l.encloser) {
+      // Below a cut of ours the data lives with the child's servers: ask the resolver.
+      if (l.encloser->flags & (zone::node_delegation | zone::node_nonauth))
+        return answer_external(ctx, target, ttl, owner, qtype, w);
+      n = tz->wildcard_child(*l.encloser);
+    }
     if (!n) return {AliasStatus::nodata};  // the target does not exist: NODATA, as Cloudflare does
     // Below a cut the data lives with the child's servers: ask the resolver.
     if (n->flags & (zone::node_delegation | zone::node_nonauth)) return answer_external(ctx, target, ttl, owner, qtype, w);

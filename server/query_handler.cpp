@@ -120,6 +120,7 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
   w.set_aa(a.authoritative);
   HandleResult r = finish(w, q, opts, a.rcode, edns, a.ede_code, a.ede_text);
   r.zone = z;
+  r.wildcard = a.wildcard;
   return r;
 }
 

@@ -71,15 +71,14 @@ Prefix parse_prefix(const std::string& text) {
   return p;
 }
 
-RateLimiter::RateLimiter(const RrlConfig& cfg, unsigned workers) : cfg_(cfg) {
-  uint64_t per_worker = cfg.responses_per_second == 0 ? 0 : std::max<uint64_t>(1, cfg.responses_per_second / std::max(1u, workers));
-  rate_ms_ = per_worker;
+RateLimiter::RateLimiter(const RrlConfig& cfg) : cfg_(cfg) {
+  rate_ms_ = cfg.responses_per_second;
   seed_ = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
   if (rate_ms_) table_.resize(std::max<uint32_t>(64, cfg.table_size));
 }
 
 RrlAction RateLimiter::decide(const sockaddr_storage& client, uint16_t rcode, bool empty_answer, wire::NameView name,
-                              uint64_t now_ms) noexcept {
+                              uint64_t now_ms) {
   if (!rate_ms_) return RrlAction::send;
   for (const Prefix& w : cfg_.whitelist)
     if (w.contains(client)) return RrlAction::send;
@@ -108,7 +107,9 @@ RrlAction RateLimiter::decide(const sockaddr_storage& client, uint16_t rcode, bo
   }
   key |= 1;  // 0 marks an empty bucket
 
-  Bucket& b = table_[key % table_.size()];
+  size_t slot = key % table_.size();
+  std::lock_guard lock(locks_[slot % stripes]);
+  Bucket& b = table_[slot];
   const int64_t cap = int64_t(rate_ms_) * 1000 * burst_seconds;
   if (b.key != key) {  // a new key takes the slot (direct-mapped: collisions reset)
     b.key = key;

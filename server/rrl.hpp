@@ -3,7 +3,9 @@
 #pragma once
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,16 +33,17 @@ struct RrlConfig {
 
 enum class RrlAction : uint8_t { send, drop, slip };
 
-/// One per worker thread (no locks); each worker limits to rate / workers, since the kernel
-/// spreads a client's packets over the workers' SO_REUSEPORT sockets.
+/// Shared by the workers: the kernel spreads a client's packets over their SO_REUSEPORT sockets
+/// by source port, so per-worker tables would let a client through at a multiple of the rate.
+/// Buckets are guarded by striped locks (RRL is opt-in; with it off, nothing is locked).
 class RateLimiter {
  public:
-  RateLimiter(const RrlConfig& cfg, unsigned workers);
+  explicit RateLimiter(const RrlConfig& cfg);
 
   /// Decides for one UDP response. Clients are grouped by /24 (IPv4) or /56 (IPv6), responses
   /// by kind: NXDOMAIN and errors by zone (so random names share one bucket), the rest by qname.
   RrlAction decide(const sockaddr_storage& client, uint16_t rcode, bool empty_answer, wire::NameView name,
-                   uint64_t now_ms) noexcept;
+                   uint64_t now_ms);
 
   bool enabled() const { return rate_ms_ > 0; }
 
@@ -51,10 +54,12 @@ class RateLimiter {
     uint64_t stamp_ms = 0;
     uint32_t limited = 0;   ///< limited answers so far, for slip
   };
+  static constexpr size_t stripes = 64;
   RrlConfig cfg_;
-  uint64_t rate_ms_;  ///< tokens per second for this worker (a token = 1000 units)
+  uint64_t rate_ms_;  ///< tokens per second (a token = 1000 units)
   uint64_t seed_;
   std::vector<Bucket> table_;
+  std::array<std::mutex, stripes> locks_;
 };
 
 }  // namespace apexd::server

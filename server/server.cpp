@@ -119,7 +119,7 @@ class Server {
       w->edges = &edges_;
       w->tcp_clients = &tcp_clients_;
       w->log_queries = cfg_.log_queries;
-      if (cfg_.rrl.responses_per_second) w->rrl = std::make_unique<RateLimiter>(cfg_.rrl, threads);
+      if (rrl_.enabled()) w->rrl = &rrl_;
       for (const ListenAddress& a : cfg_.listen) {
         try {
           start_udp(*w, a);
@@ -321,6 +321,7 @@ class Server {
   resolver::ForwardUpstream upstream_;
   resolver::AliasResolver resolver_;
   TcpClients tcp_clients_{cfg_.tcp_max_per_client};
+  RateLimiter rrl_{cfg_.rrl};
   std::vector<std::unique_ptr<WorkerContext>> workers_;
   asio::io_context main_io_{1};
   asio::io_context reload_io_{1};  ///< reloads, one at a time, off the serving and control threads

@@ -24,6 +24,7 @@ namespace {
 constexpr unsigned udp_batch = 64;           // datagrams per recvmmsg call
 constexpr size_t udp_max_request = 4096;     // larger queries are not queries: dropped
 constexpr unsigned udp_rounds_per_wakeup = 8;  // then yield to the other sockets of this worker
+constexpr int udp_socket_buffer = 4 << 20;     // bytes, each direction
 
 struct UdpBuffers {
   std::array<std::array<uint8_t, udp_max_request>, udp_batch> in;
@@ -141,6 +142,13 @@ void start_udp(WorkerContext& ctx, const ListenAddress& addr) {
   sock->open(ep.protocol());
   int one = 1;
   ::setsockopt(sock->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  // Room for bursts (e.g. thousands of clients resumed at once after a resolution): as root the
+  // FORCE variants pass net.core.[rw]mem_max; otherwise the plain ones are capped by it.
+  int bytes = udp_socket_buffer;
+  if (::setsockopt(sock->native_handle(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+    ::setsockopt(sock->native_handle(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  if (::setsockopt(sock->native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
+    ::setsockopt(sock->native_handle(), SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
   if (ep.address().is_v6()) sock->set_option(asio::ip::v6_only(true));
   sock->bind(ep);
   sock->non_blocking(true);

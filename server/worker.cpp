@@ -68,9 +68,10 @@ void account(WorkerContext& ctx, Transport t, const void* peer, std::span<const 
 size_t rate_limit(WorkerContext& ctx, const sockaddr_storage& peer, std::span<const uint8_t> request,
                   std::span<uint8_t> response, const HandleResult& r, uint64_t now_ms) {
   if (!ctx.rrl || !ctx.rrl->enabled() || r.size == 0) return r.size;
-  // NXDOMAIN and errors are keyed by zone, so a flood of random names shares one bucket.
+  // NXDOMAIN, errors and wildcard answers are keyed by zone, so a flood of random names shares
+  // one bucket (Knot's rrl_clsname does the same).
   wire::NameView name;
-  if (r.rcode != wire::rcode::NOERROR || r.empty_answer) {
+  if (r.rcode != wire::rcode::NOERROR || r.empty_answer || r.wildcard) {
     if (r.zone) name = r.zone->origin();
   } else if (r.question_end > wire::header_size + 4 && r.question_end <= request.size()) {
     name = request.subspan(wire::header_size, r.question_end - wire::header_size - 4);

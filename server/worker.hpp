@@ -48,7 +48,7 @@ struct WorkerContext {
   const EdgeAddresses* edges = nullptr;
   WorkerCounters stats;
   bool log_queries = false;
-  std::unique_ptr<RateLimiter> rrl;  ///< response rate limiting of UDP answers (null = off)
+  RateLimiter* rrl = nullptr;  ///< response rate limiting of UDP answers, shared (null = off)
   TcpClients* tcp_clients = nullptr;  ///< shared per-address connection counts
   unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
   unsigned pending_resolutions = 0;  ///< queries waiting for the resolver (touched only by its thread)
