@@ -51,6 +51,10 @@ class Cache {
   /// `visit(const CacheEntry&, uint32_t remaining_ttl)` under the shard lock. Never blocks, never allocates.
   template <class Visit>
   Probe probe(wire::NameView lower_name, uint16_t type, TimePoint now, Visit&& visit);
+  /// The same, waiting for the shard lock: for slow paths (serving stale after a failure) where
+  /// a busy shard must not be mistaken for a missing entry.
+  template <class Visit>
+  Probe probe_blocking(wire::NameView lower_name, uint16_t type, TimePoint now, Visit&& visit);
 
   /// Stores a positive or negative resolution (failures are not stored). Clamps the TTL.
   void insert(wire::NameView lower_name, uint16_t type, const Resolution& r, TimePoint now);
@@ -83,6 +87,8 @@ class Cache {
     std::list<std::string> lru;  ///< most recent first
   };
 
+  template <class Visit>
+  Probe probe_locked(wire::NameView lower_name, uint16_t type, TimePoint now, Visit&& visit, bool wait);
   static size_t make_key(wire::NameView lower, uint16_t type, std::array<char, max_key>& buf);
   Shard& shard_for(std::string_view key);
 
@@ -95,11 +101,25 @@ class Cache {
 
 template <class Visit>
 Cache::Probe Cache::probe(wire::NameView lower_name, uint16_t type, TimePoint now, Visit&& visit) {
+  return probe_locked(lower_name, type, now, std::forward<Visit>(visit), false);
+}
+
+template <class Visit>
+Cache::Probe Cache::probe_blocking(wire::NameView lower_name, uint16_t type, TimePoint now, Visit&& visit) {
+  return probe_locked(lower_name, type, now, std::forward<Visit>(visit), true);
+}
+
+template <class Visit>
+Cache::Probe Cache::probe_locked(wire::NameView lower_name, uint16_t type, TimePoint now, Visit&& visit, bool wait) {
   std::array<char, max_key> buf;
   std::string_view key(buf.data(), make_key(lower_name, type, buf));
   Shard& s = shard_for(key);
-  std::unique_lock lock(s.mutex, std::try_to_lock);
-  if (!lock.owns_lock()) return {Freshness::missing, true, false};
+  std::unique_lock lock(s.mutex, std::defer_lock);
+  if (wait) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return {Freshness::missing, true, false};
+  }
   auto it = s.map.find(key);
   if (it == s.map.end()) return {};
   CacheEntry& e = it->second.entry;

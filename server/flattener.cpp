@@ -59,7 +59,8 @@ AliasOutcome try_stale(const AliasContext& ctx, const NameBuf& target, NameView 
                        wire::PacketWriter& w) {
   AliasOutcome out{AliasStatus::nodata};
   bool found = false;
-  ctx.resolver->cache().probe(target.view(), type, ctx.resolver->now(), [&](const resolver::CacheEntry& e, uint32_t) {
+  // Blocking: a shard busy on another worker must not turn a stale answer into SERVFAIL.
+  ctx.resolver->cache().probe_blocking(target.view(), type, ctx.resolver->now(), [&](const resolver::CacheEntry& e, uint32_t) {
     if (e.value.outcome != resolver::Outcome::addresses) return;
     found = true;
     out = write_addresses(w, owner, type, stale_answer_ttl, e.value.rdata);

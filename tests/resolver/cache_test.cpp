@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "resolver/alias_resolver.hpp"
 #include "tests/resolver/fake_upstream.hpp"
 #include "zone/wire/types.hpp"
@@ -141,4 +144,28 @@ TEST_CASE("cache: size is bounded, least recently used entries go first") {
   CHECK(c.size() <= 64);
   CHECK(c.evictions() >= 2000 - 64);
   CHECK(look(c, keep, clock.now).freshness == resolver::Freshness::fresh);
+}
+
+TEST_CASE("cache: a busy shard is 'busy' to probe() but waited for by probe_blocking() (stale path regression)") {
+  resolver::Cache c(opts());
+  test::FakeClock clock;
+  std::string name = test::rname("busy.test.");
+  c.insert(rview(name), wire::rrtype::A, test::addresses(60, {"\x01\x02\x03\x04"}), clock.now);
+  std::atomic<bool> holding{false};
+  std::thread holder([&] {
+    c.probe(rview(name), wire::rrtype::A, clock.now, [&](const resolver::CacheEntry&, uint32_t) {
+      holding = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // keeps the shard locked
+    });
+  });
+  while (!holding) std::this_thread::yield();
+  auto quick = c.probe(rview(name), wire::rrtype::A, clock.now, [](const resolver::CacheEntry&, uint32_t) {});
+  CHECK(quick.busy);
+  bool seen = false;
+  auto waited = c.probe_blocking(rview(name), wire::rrtype::A, clock.now,
+                                 [&](const resolver::CacheEntry&, uint32_t) { seen = true; });
+  CHECK_FALSE(waited.busy);
+  CHECK(waited.freshness == resolver::Freshness::fresh);
+  CHECK(seen);
+  holder.join();
 }
