@@ -162,6 +162,7 @@ set style data histograms
 set style fill solid 0.8
 set boxwidth 0.7
 set grid ytics
+set yrange [0:*]
 unset key
 set title 'server CPU µs per answered query (lower is better)'
 plot '{data}' using 2:xtic(1) lc rgb '#3b7dd8'
