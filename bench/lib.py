@@ -71,16 +71,29 @@ def dnsperf(port, queryfile, seconds, clients=8, outstanding=100, rate=None):
     if rate:
         argv += ["-Q", str(rate)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
+    return parse_dnsperf(out)
+
+
+def parse_dnsperf(out):
+    """dnsperf's closing statistics as a dict (0 for anything missing; "parsed" says whether any were)."""
     def grab(pattern, cast=float, default=0.0):
         m = re.search(pattern, out)
         return cast(m.group(1)) if m else default
+    rcodes = {}
+    m = re.search(r"Response codes:\s*(.*)", out)
+    if m:
+        for name, count in re.findall(r"([A-Z]+) (\d+) \(", m.group(1)):
+            rcodes[name] = int(count)
     return {
         "sent": grab(r"Queries sent:\s+(\d+)", int, 0),
         "completed": grab(r"Queries completed:\s+(\d+)", int, 0),
         "lost": grab(r"Queries lost:\s+(\d+)", int, 0),
+        "interrupted": grab(r"Queries interrupted:\s+(\d+)", int, 0),
         "qps": grab(r"Queries per second:\s+([\d.]+)"),
         "avg_ms": grab(r"Average Latency \(s\):\s+([\d.]+)") * 1000,
         "max_ms": grab(r"Average Latency \(s\):.*max ([\d.]+)") * 1000,
+        "rcodes": rcodes,
+        "parsed": "Queries sent:" in out,
         "raw": out,
     }
 

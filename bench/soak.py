@@ -196,30 +196,6 @@ def percentile(sorted_values, p):
     return sorted_values[k]
 
 
-def parse_dnsperf(out):
-    import re
-
-    def grab(pattern, cast=float, default=0.0):
-        m = re.search(pattern, out)
-        return cast(m.group(1)) if m else default
-    rcodes = {}
-    m = re.search(r"Response codes:\s*(.*)", out)
-    if m:
-        for name, count in re.findall(r"([A-Z]+) (\d+) \(", m.group(1)):
-            rcodes[name] = int(count)
-    return {
-        "sent": grab(r"Queries sent:\s+(\d+)", int, 0),
-        "completed": grab(r"Queries completed:\s+(\d+)", int, 0),
-        "lost": grab(r"Queries lost:\s+(\d+)", int, 0),
-        "interrupted": grab(r"Queries interrupted:\s+(\d+)", int, 0),
-        "qps": grab(r"Queries per second:\s+([\d.]+)"),
-        "avg_ms": grab(r"Average Latency \(s\):\s+([\d.]+)") * 1000,
-        "max_ms": grab(r"Average Latency \(s\):.*max ([\d.]+)") * 1000,
-        "rcodes": rcodes,
-        "parsed": "Queries sent:" in out,
-    }
-
-
 def proc_cpu(pid):
     try:
         return lib.cpu_seconds(pid)
@@ -387,7 +363,7 @@ flatten = "all"
             elif p in harness._procs:
                 harness._procs.remove(p)
             self.dnsperf_proc = None
-        r = parse_dnsperf(ops_common.read_text(p.stdout_path))
+        r = lib.parse_dnsperf(ops_common.read_text(p.stdout_path))
         if not r["parsed"]:
             r["error"] = ops_common.read_text(p.stderr_path)[-500:]
         return r

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
       spdlog::register_logger(queries);
     }
     if (check) {
-      spdlog::set_level(spdlog::level::warn);
+      spdlog::set_level(spdlog::level::off);  // errors and warnings are printed below, once
       auto zones = apexd::server::load_zones(cfg);
       for (const std::string& w : apexd::server::config_warnings(cfg, apexd::server::count_proxied(*zones)))
         std::cerr << "warning: " << w << "\n";

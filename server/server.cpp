@@ -23,12 +23,14 @@ namespace apexd::server {
 namespace asio = boost::asio;
 
 std::shared_ptr<const zone::ZoneSet> load_zones(const Config& cfg) {
-  std::vector<std::shared_ptr<const zone::Zone>> zones;
-  for (const ZoneConfig& zc : cfg.zones) {
-    wire::NameView origin(reinterpret_cast<const uint8_t*>(zc.origin.data()), zc.origin.size());
-    zones.push_back(zone::load_zone(zc.file, origin, zc.options));
+  ReloadReport report;
+  auto set = build_zone_set(cfg, nullptr, report);
+  if (report.failed) {
+    std::string all;
+    for (const std::string& e : report.errors) all += (all.empty() ? "" : "\nerror: ") + e;
+    throw std::runtime_error(all);
   }
-  return std::make_shared<const zone::ZoneSet>(std::move(zones));
+  return set;
 }
 
 size_t count_proxied(const zone::ZoneSet& zones) {

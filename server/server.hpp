@@ -9,8 +9,8 @@
 
 namespace apexd::server {
 
-/// Loads every configured zone for `apexd check` and start-up; throws zone::ZoneError
-/// (file:line) on the first zone that fails.
+/// Loads every configured zone for `apexd check`; throws std::runtime_error listing every
+/// zone that fails ("file:line: reason", one per line).
 std::shared_ptr<const zone::ZoneSet> load_zones(const Config& cfg);
 
 /// Number of proxied names across `zones` (for `apexd check` warnings).

@@ -282,6 +282,18 @@ def check_command(res, binary, workdir):
               "apexd check: bad A rdata reported as bad.test.zone:6: reason",
               "exit %d\n%s" % (rc, out))
 
+    # Every broken zone is reported, not only the first.
+    with open(os.path.join(cdir, "bad2.test.zone"), "w") as f:
+        f.write(BAD_ZONE.replace("bad.test.", "bad2.test."))
+    two = os.path.join(cdir, "two.toml")
+    with open(two, "w") as f:
+        f.write('[[zone]]\norigin = "bad.test."\nfile = "bad.test.zone"\n'
+                '[[zone]]\norigin = "bad2.test."\nfile = "bad2.test.zone"\n')
+    rc, out = run([binary, "check", "--config", two], timeout=30)
+    res.check(rc != 0 and re.search(r"bad\.test\.zone:6: ", out) and re.search(r"bad2\.test\.zone:6: ", out),
+              "apexd check: both broken zones reported with file:line",
+              "exit %d\n%s" % (rc, out))
+
     badkey = os.path.join(cdir, "badkey.toml")
     with open(badkey, "w") as f:
         f.write('[server]\nlisten = ["127.0.0.1:%d"]\nno_such_key = 1\n' % port)
