@@ -41,6 +41,11 @@ std::string get_string(const std::string& path, const toml::node& n, const std::
   return n.as_string()->get();
 }
 
+bool get_bool(const std::string& path, const toml::node& n, const std::string& key) {
+  if (!n.is_boolean()) fail(path, n.source(), key, "must be true or false");
+  return n.as_boolean()->get();
+}
+
 int64_t get_int(const std::string& path, const toml::node& n, const std::string& key, int64_t lo, int64_t hi) {
   if (!n.is_integer()) fail(path, n.source(), key, "must be an integer");
   int64_t v = n.as_integer()->get();
@@ -91,10 +96,7 @@ void parse_server(const std::string& path, const toml::table& t, Config& c) {
 void parse_log(const std::string& path, const toml::table& t, Config& c) {
   check_keys(path, t, "log.", {"level", "file", "queries"});
   if (const toml::node* n = t.get("file")) c.log_file = get_string(path, *n, "log.file");
-  if (const toml::node* n = t.get("queries")) {
-    if (!n->is_boolean()) fail(path, n->source(), "log.queries", "must be true or false");
-    c.log_queries = n->as_boolean()->get();
-  }
+  if (const toml::node* n = t.get("queries")) c.log_queries = get_bool(path, *n, "log.queries");
   if (const toml::node* n = t.get("level")) {
     c.log_level = get_string(path, *n, "log.level");
     static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};

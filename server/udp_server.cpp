@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <vector>
 #include <boost/asio/as_tuple.hpp>
@@ -101,11 +102,19 @@ void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
   unsigned sent = 0;
   while (sent < nout) {
     int s = sendmmsg(fd, b.out_msgs.data() + sent, nout - sent, MSG_DONTWAIT);
-    if (s <= 0) {
-      ctx.stats.dropped.add(nout - sent);  // full send buffer: drop, never block
-      break;
+    if (s > 0) {
+      sent += unsigned(s);
+      continue;
     }
-    sent += unsigned(s);
+    const int err = errno;
+    if (s < 0 && err == EINTR) continue;
+    if (s == 0 || err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+      ctx.stats.dropped.add(nout - sent);  // full send buffer: drop, never block
+      return;
+    }
+    // This answer alone failed (an unreachable or invalid peer address, …): the others still go.
+    ctx.stats.dropped.add();
+    ++sent;
   }
 }
 

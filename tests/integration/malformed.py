@@ -13,6 +13,8 @@ Expected reactions (the apexd contract):
   * class != IN: REFUSED
   * EDNS version > 0: BADVERS (extended rcode 16, carried in the OPT)
   * AXFR / IXFR: REFUSED (UDP and TCP)
+  * an answer the kernel refuses to send (to source port 0) costs only itself,
+    not the other answers of its sendmmsg batch
   * seeded random fuzz: no reply, or a reply dnspython parses, with QR=1 and
     the query's ID (and never a reply to a packet with QR=1 or < 12 bytes)
 After each group the server must still answer a normal query.
@@ -348,6 +350,56 @@ def group_tcp(res, port):
               "[tcp] two pipelined queries both answered", "got IDs %r" % got)
 
 
+def udp4_from_port0(dst_port, payload):
+    """An IPv4/UDP datagram 127.0.0.1:0 -> 127.0.0.1:dst_port (checksum 0: none, RFC 768)."""
+    udp = struct.pack("!HHHH", 0, dst_port, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0x5EED, 0, 64, 17, 0,
+                     socket.inet_aton(harness.HOST), socket.inet_aton(harness.HOST))
+    words = struct.unpack("!10H", ip)
+    total = sum(words)
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    ip = ip[:10] + struct.pack("!H", ~total & 0xFFFF) + ip[12:]
+    return ip + udp
+
+
+def group_batch(res, port, proc):
+    """An answer the kernel refuses (to source port 0) must not take the rest of its batch with it.
+
+    The server is stopped while the queries queue up, so one recvmmsg reads them together and one
+    sendmmsg carries the answers, the refused one first (regression: it used to drop them all)."""
+    try:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except PermissionError:
+        res.check(True, "[batch] skipped: a raw socket needs root")
+        return
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind((harness.HOST, 0))
+    ids = list(range(0xC100, 0xC100 + 20))
+    try:
+        os.kill(proc.popen.pid, 19)  # SIGSTOP
+        try:
+            raw.sendto(udp4_from_port0(port, valid_query(0xC0FF)), (harness.HOST, 0))
+            for qid in ids:
+                client.sendto(valid_query(qid), (harness.HOST, port))
+        finally:
+            os.kill(proc.popen.pid, 18)  # SIGCONT
+        got = set()
+        deadline = time.monotonic() + 3
+        while len(got) < len(ids) and time.monotonic() < deadline:
+            r, _, _ = select.select([client], [], [], max(0.0, deadline - time.monotonic()))
+            if not r:
+                break
+            data = client.recv(4096)
+            if len(data) >= 2:
+                got.add(struct.unpack("!H", data[:2])[0])
+    finally:
+        raw.close()
+        client.close()
+    res.check(got == set(ids), "[batch] answers in a batch with one refused send all arrive",
+              "got %d of %d" % (len(got & set(ids)), len(ids)))
+
+
 def group_fuzz(res, port, seed=20240101, count=2000, batch=50):
     rng = random.Random(seed)
     seeds = [valid_query(0, "www.diff.test."),
@@ -459,7 +511,7 @@ GROUPS = [("short", group_short), ("qr", group_qr), ("qdcount", group_qdcount),
           ("names", group_names), ("truncated", group_truncated),
           ("opt", group_opt), ("trailing", group_trailing),
           ("opcode", group_opcode), ("class", group_class),
-          ("xfr", group_xfr), ("tcp", group_tcp), ("fuzz", group_fuzz)]
+          ("xfr", group_xfr), ("tcp", group_tcp), ("batch", group_batch), ("fuzz", group_fuzz)]
 
 
 def parser():
@@ -489,6 +541,8 @@ def body(args, res, workdir):
             continue
         if name == "fuzz":
             fn(res, port, seed=args.seed, count=args.fuzz_count)
+        elif name == "batch":
+            fn(res, port, proc)
         else:
             fn(res, port)
         still_alive(res, port, name, proc)
