@@ -6,6 +6,7 @@ also when the benchmark is interrupted). Only ever talks to 127.0.0.1.
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -234,6 +235,25 @@ def start_apexd(binary, workdir, zones, port=None, threads=1, extra="", timeout=
     if wait:
         harness.wait_ready(proc, [zones[0][0]], timeout=timeout)
     return proc
+
+
+def start_floor(binary, workdir, port=None, timeout=10.0):
+    """bench/udp_floor: a UDP loop that answers every datagram with itself (QR set), no DNS work."""
+    port = port or harness.free_port()
+    proc = harness._spawn("udp_floor", [os.path.abspath(binary), HOST, str(port)], workdir, port, None)
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        while time.monotonic() < deadline:
+            if not proc.alive():
+                raise RuntimeError(f"udp_floor exited: {proc.stderr()[-2000:]}")
+            try:
+                s.sendto(b"\x12\x34" + bytes(10), (HOST, port))
+                if s.recv(512)[:2] == b"\x12\x34":
+                    return proc
+            except OSError:
+                pass
+    raise RuntimeError("udp_floor did not answer")
 
 
 def wait_answer(proc, qname, qtype="A", timeout=600.0):
