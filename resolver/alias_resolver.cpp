@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 #include <vector>
 
 namespace apexd::resolver {
@@ -67,6 +68,20 @@ asio::awaitable<Resolution> AliasResolver::resolve(wire::NameView lower_name, ui
   key.push_back(char(type));
   std::shared_ptr<Inflight> flight;
   bool leader = false;
+  std::optional<Resolution> held;
+  {
+    std::lock_guard lock(inflight_mutex_);
+    if (auto h = held_.find(key); h != held_.end()) {
+      if (now_() < h->second.retry_at)
+        held = h->second.result;
+      else
+        held_.erase(h);
+    }
+  }
+  if (held) {
+    stats_.held_failures.fetch_add(1, std::memory_order_relaxed);
+    co_return *held;
+  }
   {
     std::lock_guard lock(inflight_mutex_);
     auto [it, inserted] = inflight_.try_emplace(key);
@@ -81,12 +96,33 @@ asio::awaitable<Resolution> AliasResolver::resolve(wire::NameView lower_name, ui
   stats_.misses.fetch_add(1, std::memory_order_relaxed);
   Resolution r = co_await upstream_.resolve(lower_name, type);
   cache_.insert(lower_name, type, r, now_());
+  record_outcome(key, lower_name, type, r);
   {
     std::lock_guard lock(inflight_mutex_);
     inflight_.erase(key);
   }
   flight->complete(r);
   co_return r;
+}
+
+// RFC 8767 §5: after a failure, wait before asking again. With stale data to serve the wait is
+// the full recheck time (clients lose nothing); without it the failure is held briefly, as
+// RFC 2308 §7.1 allows for server failures, so that a dead upstream is not asked on every query.
+void AliasResolver::record_outcome(const std::string& key, wire::NameView lower_name, uint16_t type, const Resolution& r) {
+  if (failure_recheck_.count() == 0) return;
+  const TimePoint now = now_();
+  if (r.outcome != Outcome::failure) {
+    std::lock_guard lock(inflight_mutex_);
+    held_.erase(key);
+    return;
+  }
+  const auto hold = cache_.contains(lower_name, type, now) ? failure_recheck_ : std::min(failure_recheck_, failure_hold_max);
+  std::lock_guard lock(inflight_mutex_);
+  if (held_.size() >= max_held_failures) {
+    std::erase_if(held_, [&](const auto& kv) { return kv.second.retry_at <= now; });
+    if (held_.size() >= max_held_failures) held_.clear();
+  }
+  held_[key] = HeldFailure{now + hold, r};
 }
 
 void AliasResolver::prefetch(const asio::any_io_executor& ex, wire::NameView lower_name, uint16_t type) {

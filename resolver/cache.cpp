@@ -72,6 +72,15 @@ void Cache::release_prefetch(wire::NameView lower_name, uint16_t type) {
   if (it != s.map.end()) it->second.entry.prefetching = false;
 }
 
+bool Cache::contains(wire::NameView lower_name, uint16_t type, TimePoint now) {
+  std::array<char, max_key> buf;
+  std::string_view key(buf.data(), make_key(lower_name, type, buf));
+  Shard& s = shard_for(key);
+  std::lock_guard lock(s.mutex);
+  auto it = s.map.find(key);
+  return it != s.map.end() && now < it->second.entry.stale_until;
+}
+
 size_t Cache::size() const {
   size_t n = 0;
   for (const Shard& s : shards_) {

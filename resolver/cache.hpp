@@ -20,6 +20,11 @@ struct CacheOptions {
   uint32_t min_ttl = 5;        ///< TTLs are clamped to [min_ttl, max_ttl]
   uint32_t max_ttl = 86400;
   std::chrono::seconds serve_stale{86400};  ///< entries are kept this long past expiry (RFC 8767)
+  /// After a failed resolution, the name is not asked upstream again for this long (RFC 8767 §5
+  /// "failure recheck"): its clients get the stale data, at once. Names without stale data wait
+  /// at most failure_hold_max (RFC 2308 §7.1 server-failure caching, kept short so that a
+  /// returning upstream is used soon). 0 = ask again on every query.
+  std::chrono::seconds failure_recheck{30};
   uint64_t hash_seed = 0;      ///< 0 = pick one at random
 };
 
@@ -58,6 +63,8 @@ class Cache {
 
   /// Stores a positive or negative resolution (failures are not stored). Clamps the TTL.
   void insert(wire::NameView lower_name, uint16_t type, const Resolution& r, TimePoint now);
+  /// Whether anything (fresh or stale) is kept for the key at `now`; no side effects (LRU, prefetch).
+  bool contains(wire::NameView lower_name, uint16_t type, TimePoint now);
   /// Clears the prefetch claim of a key (after a refresh failed).
   void release_prefetch(wire::NameView lower_name, uint16_t type);
 

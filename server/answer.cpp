@@ -118,6 +118,7 @@ class Answerer {
         if (o.stale) ede_code_ = o.ede_code;
         return AnswerState::hit;
       case AliasStatus::nodata:
+        if (o.stale) ede_code_ = o.ede_code;
         return AnswerState::nodata;
       case AliasStatus::truncated:
         return truncate();

@@ -147,7 +147,7 @@ void parse_proxy(const std::string& path, const toml::table& t, Config& c) {
 
 void parse_resolver(const std::string& path, const toml::table& t, Config& c) {
   check_keys(path, t, "resolver.", {"upstreams", "timeout", "deadline", "cache_size", "min_ttl", "max_ttl", "serve_stale",
-                                    "max_inflight"});
+                                    "failure_recheck", "max_inflight"});
   ResolverConfig& r = c.resolver;
   if (const toml::node* n = t.get("upstreams")) {
     auto list = get_string_array(path, *n, "resolver.upstreams");
@@ -167,6 +167,8 @@ void parse_resolver(const std::string& path, const toml::table& t, Config& c) {
   if (const toml::node* n = t.get("max_ttl")) r.max_ttl = uint32_t(get_int(path, *n, "resolver.max_ttl", 1, 604800 * 4));
   if (const toml::node* n = t.get("serve_stale"))
     r.serve_stale = std::chrono::duration_cast<std::chrono::seconds>(get_duration(path, *n, "resolver.serve_stale"));
+  if (const toml::node* n = t.get("failure_recheck"))
+    r.failure_recheck = std::chrono::duration_cast<std::chrono::seconds>(get_duration(path, *n, "resolver.failure_recheck"));
   if (r.min_ttl > r.max_ttl) fail(path, t.source(), "resolver.min_ttl", "is larger than resolver.max_ttl");
   if (r.timeout.count() == 0 || r.deadline < r.timeout)
     fail(path, t.source(), "resolver.deadline", "must be at least resolver.timeout, which must be above 0");

@@ -48,6 +48,7 @@ struct ResolverConfig {
   uint32_t min_ttl = 5;
   uint32_t max_ttl = 86400;
   std::chrono::seconds serve_stale{86400};
+  std::chrono::seconds failure_recheck{30};  ///< no new upstream attempt for a failed name this long (RFC 8767 §5)
 };
 
 struct Config {

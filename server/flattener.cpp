@@ -54,20 +54,22 @@ void set_lower(NameBuf& out, NameView n) {
   wire::name_to_lower(n, out.data.data());
 }
 
-// Serves an expired entry after the upstream failed (RFC 8767 §4).
+// Serves an expired entry after the upstream failed (RFC 8767 §4): stale addresses, or a stale
+// negative answer (the target had no address of the type, or did not exist) as NODATA; both
+// marked with EDE 3.
 AliasOutcome try_stale(const AliasContext& ctx, const NameBuf& target, NameView owner, uint16_t type,
                        wire::PacketWriter& w) {
-  AliasOutcome out{AliasStatus::nodata};
-  bool found = false;
+  AliasOutcome out{AliasStatus::servfail};
   // Blocking: a shard busy on another worker must not turn a stale answer into SERVFAIL.
   ctx.resolver->cache().probe_blocking(target.view(), type, ctx.resolver->now(), [&](const resolver::CacheEntry& e, uint32_t) {
-    if (e.value.outcome != resolver::Outcome::addresses) return;
-    found = true;
-    out = write_addresses(w, owner, type, stale_answer_ttl, e.value.rdata);
+    if (e.value.outcome == resolver::Outcome::addresses)
+      out = write_addresses(w, owner, type, stale_answer_ttl, e.value.rdata);
+    else if (e.value.outcome == resolver::Outcome::nodata || e.value.outcome == resolver::Outcome::nxdomain)
+      out = {AliasStatus::nodata};
   });
-  if (!found) return {AliasStatus::servfail};
+  if (out.status == AliasStatus::servfail) return out;
   ctx.resolver->count_stale();
-  if (out.status == AliasStatus::written) {
+  if (out.status != AliasStatus::truncated) {
     out.stale = true;
     out.ede_code = resolver::ede::stale_answer;
   }

@@ -70,6 +70,7 @@ resolver::CacheOptions make_cache_options(const ResolverConfig& r) {
   o.min_ttl = r.min_ttl;
   o.max_ttl = r.max_ttl;
   o.serve_stale = r.serve_stale;
+  o.failure_recheck = r.failure_recheck;
   return o;
 }
 
@@ -279,6 +280,8 @@ class Server {
         {"apexd_cache_stale_total", "Stale answers served after an upstream failure (RFC 8767).", rs.stale.load()},
         {"apexd_cache_prefetches_total", "Background refreshes of entries near expiry.", rs.prefetches.load()},
         {"apexd_cache_coalesced_total", "Look-ups that waited for an identical one already in flight.", rs.coalesced.load()},
+        {"apexd_resolver_failures_held_total",
+         "Look-ups answered from a recent failure without asking upstream (failure_recheck).", rs.held_failures.load()},
         {"apexd_cache_evictions_total", "Cache entries evicted to stay within cache_size.", resolver_.cache().evictions()},
         {"apexd_upstream_queries_total", "Queries sent to upstream resolvers.", us.queries.load()},
         {"apexd_upstream_timeouts_total", "Upstream queries that got no matching answer in time.", us.timeouts.load()},

@@ -136,3 +136,81 @@ TEST_CASE("resolver: failures are returned to every waiter and not cached") {
   auto p = r.cache().probe(rview(name), wire::rrtype::A, r.now(), [](const resolver::CacheEntry&, uint32_t) {});
   CHECK(p.freshness == resolver::Freshness::missing);
 }
+
+namespace {
+resolver::Resolution failed() {
+  resolver::Resolution r;
+  r.outcome = resolver::Outcome::failure;
+  r.ede_code = resolver::ede::no_reachable_authority;
+  return r;
+}
+
+// One resolve() to completion on `io`.
+resolver::Resolution resolve_once(asio::io_context& io, resolver::AliasResolver& r, const std::string& name) {
+  resolver::Resolution out;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await r.resolve(rview(name), wire::rrtype::A); },
+                 asio::detached);
+  io.run();
+  io.restart();
+  return out;
+}
+}  // namespace
+
+TEST_CASE("resolver: after a failure a name with stale data is not asked again within failure_recheck (RFC 8767 §5)") {
+  test::ScriptedUpstream up;
+  bool down = false;
+  up.answer = [&](std::string, uint16_t) { return down ? failed() : test::addresses(100, {std::string("\x0a\x00\x00\x01", 4)}); };
+  test::FakeClock clock;
+  resolver::AliasResolver r(opts(), up, clock.fn());  // failure_recheck: the default 30 s
+  asio::io_context io;
+  std::string name = test::rname("recheck.test.");
+  CHECK(resolve_once(io, r, name).outcome == resolver::Outcome::addresses);
+  clock.advance(150s);  // expired, still within serve_stale
+  down = true;
+  CHECK(resolve_once(io, r, name).outcome == resolver::Outcome::failure);
+  CHECK(up.queries == 2);
+  clock.advance(10s);
+  auto held = resolve_once(io, r, name);
+  CHECK(held.outcome == resolver::Outcome::failure);
+  CHECK(held.ede_code == resolver::ede::no_reachable_authority);
+  CHECK(up.queries == 2);  // held: no upstream query
+  CHECK(r.stats().held_failures.load() == 1);
+  clock.advance(19s);  // 29 s after the failure
+  resolve_once(io, r, name);
+  CHECK(up.queries == 2);
+  clock.advance(2s);  // 31 s: ask again
+  down = false;
+  CHECK(resolve_once(io, r, name).outcome == resolver::Outcome::addresses);
+  CHECK(up.queries == 3);
+  clock.advance(150s);  // a success clears the hold: the next failure is asked for
+  down = true;
+  resolve_once(io, r, name);
+  CHECK(up.queries == 4);
+}
+
+TEST_CASE("resolver: a failure without stale data is held at most 5 s; failure_recheck = 0 asks every time") {
+  test::ScriptedUpstream up;
+  up.answer = [](std::string, uint16_t) { return failed(); };
+  test::FakeClock clock;
+  std::string name = test::rname("never.test.");
+  SUBCASE("default") {
+    resolver::AliasResolver r(opts(), up, clock.fn());
+    asio::io_context io;
+    resolve_once(io, r, name);
+    clock.advance(4s);
+    resolve_once(io, r, name);
+    CHECK(up.queries == 1);
+    clock.advance(2s);
+    resolve_once(io, r, name);
+    CHECK(up.queries == 2);
+  }
+  SUBCASE("off") {
+    auto o = opts();
+    o.failure_recheck = 0s;
+    resolver::AliasResolver r(o, up, clock.fn());
+    asio::io_context io;
+    for (int i = 0; i < 3; ++i) resolve_once(io, r, name);
+    CHECK(up.queries == 3);
+    CHECK(r.stats().held_failures.load() == 0);
+  }
+}

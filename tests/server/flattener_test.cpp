@@ -254,6 +254,45 @@ TEST_CASE("flatten: upstream down → stale answer (TTL 30, EDE 3), then SERVFAI
   CHECK(f.ede() == resolver::ede::no_reachable_authority);
 }
 
+TEST_CASE("flatten: upstream down → a stale negative answer is NODATA with EDE 3, not SERVFAIL") {
+  Fixture f;
+  f.set = zones(zone::FlattenMode::all);
+  auto d = f.ask("ext.cust.test.", rrtype::AAAA);  // the target has no AAAA: NODATA, cached 60 s
+  CHECK(d.rcode == rcode::NOERROR);
+  CHECK(d.answer.empty());
+  CHECK(f.ede() == -1);
+  f.upstream_up = false;
+  f.clock.advance(90s);  // expired 30 s ago; serve_stale is 100 s
+  d = f.ask("ext.cust.test.", rrtype::AAAA);
+  CHECK(d.rcode == rcode::NOERROR);
+  CHECK(d.answer.empty());
+  CHECK(d.authority.size() == 1);  // the zone's SOA, as for any NODATA
+  CHECK(f.ede() == resolver::ede::stale_answer);
+}
+
+TEST_CASE("flatten: after a failure, stale answers come at once without asking upstream until failure_recheck") {
+  Fixture f;
+  f.set = zones(zone::FlattenMode::all);
+  f.ask("ext.cust.test.", rrtype::A);
+  f.upstream_up = false;
+  f.clock.advance(250s);
+  f.ask("ext.cust.test.", rrtype::A);
+  const int asked = f.upstream.queries;
+  for (int i = 0; i < 5; ++i) {
+    f.clock.advance(5s);  // 5..25 s after the failure
+    auto d = f.ask("ext.cust.test.", rrtype::A);
+    CHECK(d.answer == rrs({"ext.cust.test. 30 IN A 192.0.2.99"}));
+    CHECK(f.ede() == resolver::ede::stale_answer);
+  }
+  CHECK(f.upstream.queries == asked);
+  f.clock.advance(6s);  // 31 s: the upstream is asked again, and is back
+  f.upstream_up = true;
+  auto d = f.ask("ext.cust.test.", rrtype::A);
+  CHECK(f.upstream.queries == asked + 1);
+  CHECK(d.answer == rrs({"ext.cust.test. 200 IN A 192.0.2.99"}));
+  CHECK(f.ede() == -1);
+}
+
 TEST_CASE("flatten: without a resolver an external target is SERVFAIL with an EDE, not silence") {
   Fixture f;
   f.set = zones(zone::FlattenMode::all);
