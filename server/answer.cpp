@@ -50,6 +50,7 @@ class Answerer {
     r.rcode = rcode_;
     r.authoritative = aa;
     r.wildcard = nvisited_ > 0;
+    r.flattened = flattened_;
     r.ede_code = ede_code_;
     r.ede_text = ede_text_;
     r.target = target_;
@@ -110,9 +111,10 @@ class Answerer {
 
   // A/AAAA of a proxied or flattened name, under the current name.
   AnswerState alias_answer(uint16_t type) {
-    AliasOutcome o = (node_->flags & zone::node_proxied)
-                         ? answer_proxied(alias_, sname_.view(), type, w_)
-                         : answer_flattened(alias_, zones_, z_, *node_, sname_.view(), type, w_);
+    const bool proxied = node_->flags & zone::node_proxied;
+    flattened_ = flattened_ || !proxied;
+    AliasOutcome o = proxied ? answer_proxied(alias_, sname_.view(), type, w_)
+                             : answer_flattened(alias_, zones_, z_, *node_, sname_.view(), type, w_);
     switch (o.status) {
       case AliasStatus::written:
         if (o.stale) ede_code_ = o.ede_code;
@@ -313,6 +315,7 @@ class Answerer {
   wire::PacketWriter& w_;
   const AliasContext& alias_;
   uint16_t ede_code_ = no_ede;
+  bool flattened_ = false;
   std::string_view ede_text_;
   NameBuf target_;
   uint16_t target_type_ = 0;

@@ -21,6 +21,7 @@ struct AnswerResult {
   uint16_t rcode = 0;
   bool authoritative = false;
   bool wildcard = false;        ///< a wildcard was expanded on the way
+  bool flattened = false;       ///< a flattened name was answered (from the resolver's cache: TTLs move)
   uint16_t ede_code = no_ede;   ///< Extended DNS Error to attach (RFC 8914), or no_ede
   std::string_view ede_text;
   wire::NameBuf target;         ///< needs_resolution: the external name to resolve (lowercase)

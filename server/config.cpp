@@ -64,7 +64,7 @@ std::chrono::milliseconds get_duration(const std::string& path, const toml::node
 
 void parse_server(const std::string& path, const toml::table& t, Config& c) {
   check_keys(path, t, "server.", {"listen", "threads", "tcp_idle_timeout", "tcp_max_connections", "tcp_max_per_client",
-                                  "udp_payload", "user"});
+                                  "udp_payload", "answer_cache", "user"});
   if (const toml::node* n = t.get("tcp_max_per_client"))
     c.tcp_max_per_client = unsigned(get_int(path, *n, "server.tcp_max_per_client", 1, 1000000));
   if (const toml::node* n = t.get("user")) {
@@ -91,6 +91,8 @@ void parse_server(const std::string& path, const toml::table& t, Config& c) {
   if (const toml::node* n = t.get("tcp_max_connections"))
     c.tcp_max_connections = unsigned(get_int(path, *n, "server.tcp_max_connections", 1, 1000000));
   if (const toml::node* n = t.get("udp_payload")) c.udp_payload = uint16_t(get_int(path, *n, "server.udp_payload", 512, 4096));
+  if (const toml::node* n = t.get("answer_cache"))
+    c.answer_cache = unsigned(get_int(path, *n, "server.answer_cache", 0, 1 << 24));
 }
 
 void parse_log(const std::string& path, const toml::table& t, Config& c) {

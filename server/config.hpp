@@ -58,6 +58,7 @@ struct Config {
   std::chrono::milliseconds tcp_idle_timeout{10000};
   unsigned tcp_max_connections = 1024;
   uint16_t udp_payload = 1232;
+  unsigned answer_cache = 8192;  ///< slots per worker for repeated UDP answers (0 = off)
   std::string user;      ///< drop to this user after binding the sockets (empty = stay)
   std::string log_level = "info";
   std::string log_file;  ///< empty = standard error

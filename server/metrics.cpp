@@ -94,6 +94,8 @@ void render_worker_metrics(std::string& out, const std::vector<const WorkerCount
        &WorkerCounters::resolutions_shed},
       {"apexd_rrl_dropped_total", "UDP answers dropped by response rate limiting.", &WorkerCounters::rrl_dropped},
       {"apexd_rrl_slipped_total", "Rate-limited UDP answers sent truncated (TC=1) instead.", &WorkerCounters::rrl_slipped},
+      {"apexd_answer_cache_hits_total", "UDP queries answered by copying an identical earlier answer.",
+       &WorkerCounters::answer_cache_hits},
   };
   for (const Simple& s : simple) {
     prom_header(out, s.name, "counter", s.help);

@@ -32,7 +32,7 @@ const char* qtype_slot_name(size_t slot);
 struct WorkerCounters {
   std::array<std::array<std::array<Counter, rcode_slots>, qtype_slots>, 2> queries;
   Counter truncated, dropped, malformed, tcp_connections, tcp_refused, resolutions_waited, resolutions_shed;
-  Counter rrl_dropped, rrl_slipped;
+  Counter rrl_dropped, rrl_slipped, answer_cache_hits;
 
   uint64_t total_queries() const {
     uint64_t n = 0;

@@ -121,6 +121,7 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
   HandleResult r = finish(w, q, opts, a.rcode, edns, a.ede_code, a.ede_text);
   r.zone = z;
   r.wildcard = a.wildcard;
+  r.flattened = a.flattened;
   return r;
 }
 

@@ -29,6 +29,8 @@ struct HandleResult {
   bool malformed = false;
   bool empty_answer = false;      ///< the answer section is empty (NODATA, referral, error)
   bool wildcard = false;          ///< synthesized from a wildcard (RRL keys these by zone)
+  bool flattened = false;         ///< answered by flattening: depends on the resolver's cache, not only the zones
+  bool from_cache = false;        ///< copied from the worker's AnswerCache
   uint16_t question_end = 0;      ///< bytes of header + question: a truncated (slipped) answer keeps these
   const zone::Zone* zone = nullptr;  ///< the zone that answered (valid while the snapshot is held)
   bool needs_resolution = false;  ///< nothing to send yet: resolve `target`/`target_type`, then call again

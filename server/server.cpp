@@ -123,6 +123,7 @@ class Server {
       w->tcp_clients = &tcp_clients_;
       w->log_queries = cfg_.log_queries;
       if (rrl_.enabled()) w->rrl = &rrl_;
+      if (cfg_.answer_cache) w->answer_cache = std::make_unique<AnswerCache>(cfg_.answer_cache);
       for (const ListenAddress& a : cfg_.listen) {
         try {
           start_udp(*w, a);

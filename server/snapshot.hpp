@@ -34,6 +34,8 @@ class SnapshotCell {
       if (cell_.generation_.load(std::memory_order_acquire) != generation_) refresh();
       return *snapshot_;
     }
+    /// The generation of the snapshot get() last returned (changes with every publish seen).
+    uint64_t generation() const { return generation_; }
 
    private:
     void refresh() {

@@ -80,7 +80,10 @@ void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
     }
     std::span<const uint8_t> request(b.in[i].data(), m.msg_len);
     auto start = ctx.log_queries ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    HandleResult r = handle_query(zones, request, b.out[nout], opts);
+    HandleResult r = ctx.answer_cache
+        ? ctx.answer_cache->answer(zones, ctx.zones.generation(), request, b.out[nout], opts)
+        : handle_query(zones, request, b.out[nout], opts);
+    if (r.from_cache) ctx.stats.answer_cache_hits.add();
     if (r.needs_resolution) {
       defer(ctx, fd, b.in[i].data(), m.msg_len, b.peers[i], m.msg_hdr.msg_namelen, r);
       continue;

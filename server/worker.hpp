@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "resolver/alias_resolver.hpp"
+#include "server/answer_cache.hpp"
 #include "server/config.hpp"
 #include "server/flattener.hpp"
 #include "server/metrics.hpp"
@@ -52,6 +53,7 @@ struct WorkerContext {
   TcpClients* tcp_clients = nullptr;  ///< shared per-address connection counts
   unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
   unsigned pending_resolutions = 0;  ///< queries waiting for the resolver (touched only by its thread)
+  std::unique_ptr<AnswerCache> answer_cache;  ///< UDP answers of this worker (null: [server] answer_cache off)
 
   WorkerContext(const SnapshotCell<zone::ZoneSet>& cell, const Config& cfg) : zones(cell), config(cfg) {}
 

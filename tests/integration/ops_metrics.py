@@ -413,6 +413,29 @@ def run_main(res, proc, port, cport, t_start):
     res.check(len(flagged) == 2, "query log: truncated answers logged with flags=aa,tc,rd",
               repr([m.group(0) for m in lines if "TXT" in m.group(0)]))
 
+    # answer cache: one socket (so one worker) asks a new name 10 times, with 10 IDs: the first
+    # is answered by the answer steps, the other 9 are copies; the IDs are the queries' own
+    pa = oc.get_metrics(cport)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(1.0)
+        s.connect((harness.HOST, port))
+        ids = []
+        for i in range(10):
+            w = bytearray(q("cache-probe.ops.test.", "A"))
+            w[0:2] = struct.pack("!H", 0x5100 + i)
+            s.send(bytes(w))
+            try:
+                ids.append(struct.unpack("!H", s.recv(65535)[:2])[0])
+            except socket.timeout:
+                ids.append(None)
+    time.sleep(0.1)
+    pb = oc.get_metrics(cport)
+    dh = pb.get("apexd_answer_cache_hits_total") - pa.get("apexd_answer_cache_hits_total")
+    res.check(ids == [0x5100 + i for i in range(10)], "answer cache: every copy carries its query's ID",
+              "got %r" % ids)
+    res.check(dh == 9, "apexd_answer_cache_hits_total +9 (10 identical queries from one socket)",
+              "got %r" % dh)
+
 
 def run_log_file(res, binary, workdir):
     """[log] file = PATH: query lines go to the file, not to stderr."""

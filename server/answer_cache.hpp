@@ -1,0 +1,54 @@
+// AnswerCache: whole UDP answers kept per worker, keyed by the query's bytes after its ID.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "server/query_handler.hpp"
+
+namespace apexd::server {
+
+/// A repeated query — same flags, name in the same letter case, type, class and EDNS bytes — is
+/// answered by copying the earlier answer and its ID, without the answer steps. Equal bytes in
+/// give equal bytes out (handle_query is a pure function of the request, the zones and the
+/// options), so a hit is exactly what handle_query would write, as long as:
+///   - the zones are the same snapshot: entries carry the snapshot's generation;
+///   - the answer did not come from flattening, whose TTLs count down in the resolver's cache
+///     (those are never stored; proxied answers are static and are);
+///   - the options are the same: one cache per worker and transport (UDP), options fixed.
+/// Direct-mapped and bounded: a new answer replaces whatever held its slot, so random names
+/// (a flood) cost one copy each and can not grow anything. Not thread-safe: one per worker.
+class AnswerCache {
+ public:
+  static constexpr size_t max_key = 96;      ///< query bytes after the ID; longer queries are not kept
+  static constexpr size_t max_answer = 320;  ///< larger answers are not kept
+  static constexpr size_t default_slots = 8192;  ///< about 3.5 MiB per worker
+
+  /// `slots` is rounded up to a power of two.
+  explicit AnswerCache(size_t slots = default_slots);
+
+  /// What handle_query(zones, request, out, opts) returns and writes, from the cache when it can.
+  /// `generation` identifies the `zones` snapshot (SnapshotCell::Reader::generation()).
+  HandleResult answer(const zone::ZoneSet& zones, uint64_t generation, std::span<const uint8_t> request,
+                      std::span<uint8_t> out, const HandlerOptions& opts) noexcept;
+
+ private:
+  struct Slot {
+    uint64_t epoch = 0;  // valid only when equal to epoch_
+    uint16_t key_len = 0;
+    uint16_t answer_len = 0;
+    uint16_t rcode = 0, qtype = 0, question_end = 0;
+    bool truncated = false, empty_answer = false, wildcard = false;
+    const zone::Zone* zone = nullptr;
+    uint8_t key[max_key];
+    uint8_t answer[max_answer];
+  };
+
+  std::vector<Slot> slots_;
+  size_t mask_;
+  uint64_t seed_;
+  uint64_t generation_ = 0;
+  uint64_t epoch_ = 1;  // bumped when the zones change: every slot becomes invalid at once
+};
+
+}  // namespace apexd::server
