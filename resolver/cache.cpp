@@ -61,6 +61,7 @@ void Cache::insert(wire::NameView lower_name, uint16_t type, const Resolution& r
   e.expires = now + std::chrono::seconds(ttl);
   e.stale_until = e.expires + opts_.serve_stale;
   e.prefetching = false;
+  generation_.fetch_add(1, std::memory_order_release);  // after the write: see generation()
 }
 
 void Cache::release_prefetch(wire::NameView lower_name, uint16_t type) {

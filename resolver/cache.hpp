@@ -68,6 +68,10 @@ class Cache {
   /// Clears the prefetch claim of a key (after a refresh failed).
   void release_prefetch(wire::NameView lower_name, uint16_t type);
 
+  /// Moves after every insert (and the evictions it makes). An answer built from the cache while
+  /// generation() (read before) was G is still what the cache holds while it is G.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   size_t size() const;
   uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
 
@@ -104,6 +108,7 @@ class Cache {
   size_t per_shard_;
   std::array<Shard, shard_count> shards_;
   std::atomic<uint64_t> evictions_{0};
+  std::atomic<uint64_t> generation_{0};
 };
 
 template <class Visit>

@@ -51,6 +51,7 @@ class Answerer {
     r.authoritative = aa;
     r.wildcard = nvisited_ > 0;
     r.flattened = flattened_;
+    r.reusable_until = reusable_until_;
     r.ede_code = ede_code_;
     r.ede_text = ede_text_;
     r.target = target_;
@@ -115,6 +116,7 @@ class Answerer {
     flattened_ = flattened_ || !proxied;
     AliasOutcome o = proxied ? answer_proxied(alias_, sname_.view(), type, w_)
                              : answer_flattened(alias_, zones_, z_, *node_, sname_.view(), type, w_);
+    reusable_until_ = (o.from_resolution || o.stale) ? resolver::TimePoint::min() : std::min(reusable_until_, o.same_until);
     switch (o.status) {
       case AliasStatus::written:
         if (o.stale) ede_code_ = o.ede_code;
@@ -316,6 +318,7 @@ class Answerer {
   const AliasContext& alias_;
   uint16_t ede_code_ = no_ede;
   bool flattened_ = false;
+  resolver::TimePoint reusable_until_ = resolver::TimePoint::max();
   std::string_view ede_text_;
   NameBuf target_;
   uint16_t target_type_ = 0;

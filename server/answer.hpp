@@ -21,7 +21,11 @@ struct AnswerResult {
   uint16_t rcode = 0;
   bool authoritative = false;
   bool wildcard = false;        ///< a wildcard was expanded on the way
-  bool flattened = false;       ///< a flattened name was answered (from the resolver's cache: TTLs move)
+  bool flattened = false;       ///< a flattened name was answered
+  /// Until when the same query gets the same bytes: max() for answers from the zones alone (and
+  /// proxied or flattened through our own zones), the next TTL tick for answers from the
+  /// resolver's cache, min() for answers from a resolution or stale data (never reused).
+  resolver::TimePoint reusable_until = resolver::TimePoint::max();
   uint16_t ede_code = no_ede;   ///< Extended DNS Error to attach (RFC 8914), or no_ede
   std::string_view ede_text;
   wire::NameBuf target;         ///< needs_resolution: the external name to resolve (lowercase)

@@ -42,8 +42,11 @@ HandleResult AnswerCache::answer(const zone::ZoneSet& zones, uint64_t generation
   const uint8_t* key = request.data() + 2;
   const size_t key_len = request.size() - 2;
   Slot& s = slots_[hash_bytes(key, key_len, seed_) & mask_];
+  resolver::AliasResolver* res = opts.alias.resolver;
   if (s.epoch == epoch_ && s.key_len == key_len && s.answer_len <= out.size() &&
-      std::memcmp(s.key, key, key_len) == 0) {
+      std::memcmp(s.key, key, key_len) == 0 &&
+      (s.until == resolver::TimePoint::max() ||
+       (res && res->cache().generation() == s.resolver_generation && res->now() <= s.until))) {
     std::memcpy(out.data(), s.answer, s.answer_len);
     out[0] = request[0];  // the ID is the only part of the answer taken from the query unchanged
     out[1] = request[1];
@@ -57,10 +60,16 @@ HandleResult AnswerCache::answer(const zone::ZoneSet& zones, uint64_t generation
     r.wildcard = s.wildcard;
     r.question_end = s.question_end;
     r.zone = s.zone;
+    r.flattened = s.flattened;
+    r.reusable_until = s.until;
     return r;
   }
+  // Read before answering: an insert meanwhile moves it, and the slot will not be used.
+  const uint64_t resolver_generation = res ? res->cache().generation() : 0;
   HandleResult r = handle_query(zones, request, out, opts);
-  if (r.size == 0 || r.size > max_answer || r.needs_resolution || r.flattened || r.malformed) return r;
+  if (r.size == 0 || r.size > max_answer || r.needs_resolution || r.malformed) return r;
+  if (r.reusable_until == resolver::TimePoint::min()) return r;
+  if (r.reusable_until != resolver::TimePoint::max() && !res) return r;
   s.epoch = epoch_;
   s.key_len = uint16_t(key_len);
   std::memcpy(s.key, key, key_len);
@@ -73,6 +82,9 @@ HandleResult AnswerCache::answer(const zone::ZoneSet& zones, uint64_t generation
   s.empty_answer = r.empty_answer;
   s.wildcard = r.wildcard;
   s.zone = r.zone;
+  s.until = r.reusable_until;
+  s.resolver_generation = resolver_generation;
+  s.flattened = r.flattened;
   return r;
 }
 

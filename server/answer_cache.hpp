@@ -10,11 +10,13 @@ namespace apexd::server {
 
 /// A repeated query — same flags, name in the same letter case, type, class and EDNS bytes — is
 /// answered by copying the earlier answer and its ID, without the answer steps. Equal bytes in
-/// give equal bytes out (handle_query is a pure function of the request, the zones and the
-/// options), so a hit is exactly what handle_query would write, as long as:
+/// give equal bytes out (handle_query is a function of the request, the zones, the options and,
+/// for flattened names, the resolver's cache and the clock), so a hit is exactly what
+/// handle_query would write, as long as:
 ///   - the zones are the same snapshot: entries carry the snapshot's generation;
-///   - the answer did not come from flattening, whose TTLs count down in the resolver's cache
-///     (those are never stored; proxied answers are static and are);
+///   - for an answer from the resolver's cache: the cache has not changed since (its generation)
+///     and its TTL has not ticked (the entry is kept until the next whole second of the count-
+///     down only); answers from a resolution or stale data are never kept;
 ///   - the options are the same: one cache per worker and transport (UDP), options fixed.
 /// Direct-mapped and bounded: a new answer replaces whatever held its slot, so random names
 /// (a flood) cost one copy each and can not grow anything. Not thread-safe: one per worker.
@@ -40,6 +42,9 @@ class AnswerCache {
     uint16_t rcode = 0, qtype = 0, question_end = 0;
     bool truncated = false, empty_answer = false, wildcard = false;
     const zone::Zone* zone = nullptr;
+    resolver::TimePoint until = resolver::TimePoint::max();  // max: depends on the zones only
+    uint64_t resolver_generation = 0;
+    bool flattened = false;
     uint8_t key[max_key];
     uint8_t answer[max_answer];
   };

@@ -82,18 +82,21 @@ AliasOutcome answer_external(const AliasContext& ctx, const NameBuf& target, uin
   if (!ctx.resolver) return servfail(resolver::ede::no_reachable_authority, "no resolver configured for flattening");
   if (ctx.resolved && ctx.resolved->type == type && wire::name_equal(ctx.resolved->name.view(), target.view())) {
     const resolver::Resolution& r = *ctx.resolved->resolution;
+    AliasOutcome out{AliasStatus::nodata};
     switch (r.outcome) {
       case resolver::Outcome::addresses:
-        return write_addresses(w, owner, type, std::min(chain_ttl, r.ttl), r.rdata);
+        out = write_addresses(w, owner, type, std::min(chain_ttl, r.ttl), r.rdata);
+        break;
       case resolver::Outcome::nodata:
       case resolver::Outcome::nxdomain:
-        return {AliasStatus::nodata};
-      case resolver::Outcome::failure: {
-        AliasOutcome stale = try_stale(ctx, target, owner, type, w);
-        if (stale.status != AliasStatus::servfail) return stale;
-        return servfail(r.ede_code, r.ede_text);
-      }
+        break;
+      case resolver::Outcome::failure:
+        out = try_stale(ctx, target, owner, type, w);
+        if (out.status == AliasStatus::servfail) out = servfail(r.ede_code, r.ede_text);
+        break;
     }
+    out.from_resolution = true;
+    return out;
   }
   AliasOutcome out{AliasStatus::needs_resolution};
   static const boost::asio::any_io_executor no_executor;
@@ -105,6 +108,9 @@ AliasOutcome answer_external(const AliasContext& ctx, const NameBuf& target, uin
                                                                            e.value.rdata);
                                                    else
                                                      out = {AliasStatus::nodata};
+                                                   // `remaining` = whole seconds to expiry: one less once
+                                                   // expires - now drops below it.
+                                                   out.same_until = e.expires - std::chrono::seconds(remaining);
                                                  });
   if (p.freshness != resolver::Freshness::fresh) out = AliasOutcome{AliasStatus::needs_resolution};
   if (out.status == AliasStatus::needs_resolution) out.target = target;

@@ -49,6 +49,10 @@ struct AliasOutcome {
   uint16_t ede_code = 0;       ///< for servfail (and stale: 3)
   std::string_view ede_text;   ///< static, or owned by the AliasContext's resolution
   wire::NameBuf target;        ///< for needs_resolution: the external name (lowercase)
+  /// Written from the resolver's cache (a fresh entry): the bytes stay the same up to and
+  /// including this instant (then the TTL counts down). Default (max): nothing time-dependent.
+  resolver::TimePoint same_until = resolver::TimePoint::max();
+  bool from_resolution = false;  ///< written from a resolution handed in, or stale: never reusable
 };
 
 /// Writes the edge addresses of `qtype` (A or AAAA) under `owner`.

@@ -122,6 +122,7 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
   r.zone = z;
   r.wildcard = a.wildcard;
   r.flattened = a.flattened;
+  r.reusable_until = a.reusable_until;
   return r;
 }
 

@@ -29,7 +29,9 @@ struct HandleResult {
   bool malformed = false;
   bool empty_answer = false;      ///< the answer section is empty (NODATA, referral, error)
   bool wildcard = false;          ///< synthesized from a wildcard (RRL keys these by zone)
-  bool flattened = false;         ///< answered by flattening: depends on the resolver's cache, not only the zones
+  bool flattened = false;         ///< answered by flattening
+  /// Until when the same request gets the same bytes (see AnswerResult::reusable_until).
+  resolver::TimePoint reusable_until = resolver::TimePoint::max();
   bool from_cache = false;        ///< copied from the worker's AnswerCache
   uint16_t question_end = 0;      ///< bytes of header + question: a truncated (slipped) answer keeps these
   const zone::Zone* zone = nullptr;  ///< the zone that answered (valid while the snapshot is held)

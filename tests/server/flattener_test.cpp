@@ -1,5 +1,6 @@
 // Flattened and proxied answers through handle_query: local chains, the resolver's cache with a
 // fake clock and a scripted upstream, stale answers and SERVFAIL with Extended DNS Errors.
+#include "server/answer_cache.hpp"
 #include "server/flattener.hpp"
 
 #include <doctest/doctest.h>
@@ -291,6 +292,37 @@ TEST_CASE("flatten: after a failure, stale answers come at once without asking u
   CHECK(f.upstream.queries == asked + 1);
   CHECK(d.answer == rrs({"ext.cust.test. 200 IN A 192.0.2.99"}));
   CHECK(f.ede() == -1);
+}
+
+TEST_CASE("flatten: the answer cache reuses a flattened answer only until its TTL ticks or the resolver's cache changes") {
+  Fixture f;
+  f.set = zones(zone::FlattenMode::all);
+  f.ask("ext.cust.test.", rrtype::A);  // resolved once: now in the resolver's cache (TTL 200)
+  server::AnswerCache cache;
+  auto opts = f.options();
+  auto q = test::make_query("ext.cust.test.", rrtype::A);
+  std::vector<uint8_t> want(4096), got(4096);
+  auto same_as_direct = [&](bool expect_hit) {
+    auto w = server::handle_query(*f.set, q, want, opts);
+    auto g = cache.answer(*f.set, 1, q, got, opts);
+    CHECK(g.from_cache == expect_hit);
+    REQUIRE(g.size == w.size);
+    CHECK(std::equal(got.begin(), got.begin() + g.size, want.begin()));
+    return test::decode({got.data(), g.size});
+  };
+  CHECK(same_as_direct(false).answer == rrs({"ext.cust.test. 200 IN A 192.0.2.99"}));
+  CHECK(same_as_direct(true).answer == rrs({"ext.cust.test. 200 IN A 192.0.2.99"}));  // same second: a copy
+  f.clock.advance(1s);  // the TTL ticked: answered afresh
+  CHECK(same_as_direct(false).answer == rrs({"ext.cust.test. 199 IN A 192.0.2.99"}));
+  CHECK(same_as_direct(true).answer == rrs({"ext.cust.test. 199 IN A 192.0.2.99"}));
+  // Anything stored in the resolver's cache (here another name) ends the reuse at once.
+  f.ask("ext.cust.test.", rrtype::AAAA);
+  CHECK(same_as_direct(false).answer == rrs({"ext.cust.test. 199 IN A 192.0.2.99"}));
+  // Expired: the first pass needs the resolver again, nothing is reused.
+  f.clock.advance(300s);
+  auto r = cache.answer(*f.set, 1, q, got, opts);
+  CHECK(r.needs_resolution);
+  CHECK_FALSE(r.from_cache);
 }
 
 TEST_CASE("flatten: without a resolver an external target is SERVFAIL with an EDE, not silence") {
