@@ -27,6 +27,17 @@ uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t seed) {
   return h ^ (h >> 32);
 }
 
+// A compression pointer to offset 0 or 1 (RFC 1035 §4.1.4 allows any earlier offset) makes the
+// ID part of a name, so the query's meaning depends on the ID, which the key leaves out. Names
+// read from other offsets are made of key bytes only (labels are read forward, and any further
+// jump into the ID is such a pointer too). Looks for the byte pairs C0 00 / C0 01 anywhere:
+// a false alarm only costs a miss.
+bool may_point_into_id(const uint8_t* p, size_t n) {
+  for (size_t i = 2; i + 1 < n; ++i)
+    if (p[i] == 0xC0 && p[i + 1] <= 1) return true;
+  return false;
+}
+
 }  // namespace
 
 AnswerCache::AnswerCache(size_t slots)
@@ -34,7 +45,8 @@ AnswerCache::AnswerCache(size_t slots)
 
 HandleResult AnswerCache::answer(const zone::ZoneSet& zones, uint64_t generation, std::span<const uint8_t> request,
                                  std::span<uint8_t> out, const HandlerOptions& opts) noexcept {
-  if (request.size() <= 2 || request.size() - 2 > max_key) return handle_query(zones, request, out, opts);
+  if (request.size() <= 2 || request.size() - 2 > max_key || may_point_into_id(request.data(), request.size()))
+    return handle_query(zones, request, out, opts);
   if (generation != generation_) {
     generation_ = generation;
     ++epoch_;

@@ -186,3 +186,28 @@ TEST_CASE("answer cache: malformed queries and oversized answers are answered bu
   CHECK(r.rcode == wire::rcode::FORMERR);
   CHECK_FALSE(cache.answer(*zones, 1, bad, out, opts).from_cache);
 }
+
+TEST_CASE("answer cache: a name that points into the ID is never answered from the cache (fuzz regression)") {
+  // Found by fuzz_packet: the question name ends with a pointer to offset 0, so the ID bytes are
+  // read as labels and two queries equal but for their IDs mean different names.
+  auto zones = make_zones("192.0.2.10");
+  server::EdgeAddresses edges;
+  auto opts = options(edges);
+  server::AnswerCache cache;
+  auto with_id = [](uint8_t a, uint8_t b) {
+    std::vector<uint8_t> q = {a, b, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+                              1, 'y', 0xC0, 0x00,  // "y" + pointer to the ID
+                              0, 1, 0, 1};
+    return q;
+  };
+  const std::vector<std::vector<uint8_t>> queries = {
+      with_id(0x00, 0x00), with_id(0x05, 'w'), with_id(0x00, 0x00), with_id(0x03, 'w'), with_id(0x05, 'w')};
+  for (const auto& q : queries) {
+    std::vector<uint8_t> want(4096), got(4096);
+    auto w = server::handle_query(*zones, q, want, opts);
+    auto g = cache.answer(*zones, 1, q, got, opts);
+    CHECK_FALSE(g.from_cache);
+    REQUIRE(g.size == w.size);
+    CHECK(std::equal(got.begin(), got.begin() + g.size, want.begin()));
+  }
+}
