@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "server/query_handler.hpp"
@@ -74,6 +75,18 @@ server::HandlerOptions options(const server::EdgeAddresses& edges) {
   return o;
 }
 
+// Answers `q` through the cache and directly; the bytes must be equal. Returns both results.
+std::pair<server::HandleResult, server::HandleResult> answer_both(server::AnswerCache& cache, const zone::ZoneSet& zones,
+                                                                  const std::vector<uint8_t>& q,
+                                                                  const server::HandlerOptions& opts) {
+  std::vector<uint8_t> want(4096), got(4096);
+  server::HandleResult w = server::handle_query(zones, q, want, opts);
+  server::HandleResult g = cache.answer(zones, 1, q, got, opts);
+  REQUIRE(g.size == w.size);
+  CHECK(std::equal(got.begin(), got.begin() + g.size, want.begin()));
+  return {g, w};
+}
+
 }  // namespace
 
 TEST_CASE("answer cache: a hit is exactly what handle_query writes, with the new query's ID") {
@@ -91,12 +104,7 @@ TEST_CASE("answer cache: a hit is exactly what handle_query writes, with the new
       qo.id = id++;
       qo.edns = c.edns;
       if (c.edns) qo.payload = c.payload;
-      auto q = test::make_query(c.qname, c.qtype, qo);
-      std::vector<uint8_t> want(4096), got(4096);
-      server::HandleResult w = server::handle_query(*zones, q, want, opts);
-      server::HandleResult g = cache.answer(*zones, 1, q, got, opts);
-      REQUIRE(g.size == w.size);
-      CHECK(std::equal(got.begin(), got.begin() + g.size, want.begin()));
+      auto [g, w] = answer_both(cache, *zones, test::make_query(c.qname, c.qtype, qo), opts);
       CHECK(g.rcode == w.rcode);
       CHECK(g.qtype == w.qtype);
       CHECK(g.truncated == w.truncated);
@@ -151,12 +159,7 @@ TEST_CASE("answer cache: colliding queries in one slot each get their own answer
   const char* names[] = {"www.cache.test.", "mail.cache.test.", "WWW.cache.test.", "ns1.cache.test."};
   for (int round = 0; round < 3; ++round) {
     for (const char* n : names) {
-      auto q = test::make_query(n, rrtype::A);
-      std::vector<uint8_t> want(4096), got(4096);
-      auto w = server::handle_query(*zones, q, want, opts);
-      auto g = cache.answer(*zones, 1, q, got, opts);
-      REQUIRE(g.size == w.size);
-      CHECK(std::equal(got.begin(), got.begin() + g.size, want.begin()));
+      answer_both(cache, *zones, test::make_query(n, rrtype::A), opts);
     }
   }
   // The same query twice in a row is a hit even with one slot.
@@ -202,12 +205,5 @@ TEST_CASE("answer cache: a name that points into the ID is never answered from t
   };
   const std::vector<std::vector<uint8_t>> queries = {
       with_id(0x00, 0x00), with_id(0x05, 'w'), with_id(0x00, 0x00), with_id(0x03, 'w'), with_id(0x05, 'w')};
-  for (const auto& q : queries) {
-    std::vector<uint8_t> want(4096), got(4096);
-    auto w = server::handle_query(*zones, q, want, opts);
-    auto g = cache.answer(*zones, 1, q, got, opts);
-    CHECK_FALSE(g.from_cache);
-    REQUIRE(g.size == w.size);
-    CHECK(std::equal(got.begin(), got.begin() + g.size, want.begin()));
-  }
+  for (const auto& q : queries) CHECK_FALSE(answer_both(cache, *zones, q, opts).first.from_cache);
 }
