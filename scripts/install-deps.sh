@@ -8,7 +8,7 @@ packages=(build-essential cmake ninja-build pkg-config
           libldns-dev libboost1.81-dev libtomlplusplus-dev libspdlog-dev doctest-dev)
 case "${1:-}" in
   --test|--bench)
-    packages+=(knot nsd unbound bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-dnspython
+    packages+=(knot nsd unbound bind9-dnsutils bind9-utils knot-dnsutils ldnsutils dnsperf python3 python3-dnspython
                pdns-server pdns-backend-bind gnuplot-nox util-linux curl dpkg-dev adduser
                clang-14 libclang-rt-14-dev) ;;
 esac

@@ -102,8 +102,8 @@ class Answerer {
       // RFC 8482 §4.1: answer ANY with one RRset of the name: the lowest type, as Knot does.
       auto sets = z_.rrsets(*node_);
       if (!sets.empty()) set = &sets[0];
-    } else if (qtype != rrtype::RRSIG) {
-      set = z_.rrset(*node_, qtype);
+    } else {
+      set = z_.rrset(*node_, qtype);  // RRSIG too: the name's signatures, as knotd answers
     }
     if (!set) return AnswerState::nodata;
     if (!put_rrset(Section::answer, sname_.view(), *set, set->ttl)) return truncate();

@@ -40,7 +40,9 @@ asio::awaitable<http::response<http::string_body>> route(const http::request<htt
     else reply(http::status::ok, "text/plain; version=0.0.4; charset=utf-8", h.metrics());
   } else if (target == "/healthz") {
     if (!get) reply(http::status::method_not_allowed, "text/plain", "use GET\n");
-    else reply(http::status::ok, "text/plain", "ok\n");
+    // Degraded (a zone not loaded) is still 200: one customer's broken zone file must not make
+    // a liveness probe restart the server that serves every other zone.
+    else reply(http::status::ok, "text/plain", h.health ? h.health() : std::string("ok\n"));
   } else if (target == "/zones") {
     if (!get) reply(http::status::method_not_allowed, "text/plain", "use GET\n");
     else reply(http::status::ok, "application/json", h.zones());

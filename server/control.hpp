@@ -16,6 +16,7 @@ inline constexpr size_t control_max_body = 4096;                    // requests 
 struct ControlHandlers {
   std::function<std::string()> metrics;    ///< Prometheus text
   std::function<std::string()> zones;      ///< JSON array
+  std::function<std::string()> health;     ///< "ok\n" or "degraded: …\n" (always HTTP 200)
   /// Runs a reload (elsewhere: the endpoint keeps answering meanwhile); completes with whether
   /// every zone loaded and the JSON report.
   std::function<boost::asio::awaitable<std::pair<bool, std::string>>()> reload;

@@ -125,38 +125,70 @@ AliasOutcome answer_proxied(const AliasContext& ctx, NameView owner, uint16_t qt
   return write_addresses(w, owner, qtype, ctx.edges->ttl, list);
 }
 
-AliasOutcome answer_flattened(const AliasContext& ctx, const zone::ZoneSet& zones, const zone::Zone& zone,
-                              const zone::Node& node, NameView owner, uint16_t qtype, wire::PacketWriter& w) {
+ChainEnd follow_flattened_chain(const zone::ZoneSet& zones, const zone::Zone& zone, const zone::Node& node) noexcept {
+  ChainEnd end;
   const zone::RRset& cname = *zone.rrset(node, rrtype::CNAME);
-  uint32_t ttl = cname.ttl;
-  NameBuf target;
-  set_lower(target, zone.rdata(cname, 0));
+  end.ttl = cname.ttl;
+  set_lower(end.target, zone.rdata(cname, 0));
   for (int link = 0; link < max_flatten_chain; ++link) {
-    const zone::Zone* tz = zones.find_suffix(target.view());
-    if (!tz) return answer_external(ctx, target, ttl, owner, qtype, w);
-    zone::Lookup l = tz->lookup(target.view());
+    const zone::Zone* tz = zones.find_suffix(end.target.view());
+    if (!tz) return end.kind = ChainEnd::external, end;
+    zone::Lookup l = tz->lookup(end.target.view());
     const zone::Node* n = l.node;
     if (!n && l.encloser) {
       // Below a cut of ours the data lives with the child's servers: ask the resolver.
-      if (l.encloser->flags & (zone::node_delegation | zone::node_nonauth))
-        return answer_external(ctx, target, ttl, owner, qtype, w);
+      if (l.encloser->flags & (zone::node_delegation | zone::node_nonauth)) return end.kind = ChainEnd::external, end;
       n = tz->wildcard_child(*l.encloser);
     }
-    if (!n) return {AliasStatus::nodata};  // the target does not exist: NODATA, as Cloudflare does
-    // Below a cut the data lives with the child's servers: ask the resolver.
-    if (n->flags & (zone::node_delegation | zone::node_nonauth)) return answer_external(ctx, target, ttl, owner, qtype, w);
-    if (n->flags & zone::node_proxied) {
+    if (!n) return end.kind = ChainEnd::missing, end;  // NODATA, as Cloudflare answers
+    if (n->flags & (zone::node_delegation | zone::node_nonauth)) return end.kind = ChainEnd::external, end;
+    end.zone = tz;
+    end.node = n;
+    if (n->flags & zone::node_proxied) return end.kind = ChainEnd::proxied, end;
+    // A node with a CNAME has no A/AAAA beside it (compile_zone refuses that), so the chain
+    // ends at the first node without one, whatever the query type.
+    const zone::RRset* next = tz->rrset(*n, rrtype::CNAME);
+    if (!next) return end.kind = ChainEnd::local, end;
+    end.ttl = std::min(end.ttl, next->ttl);
+    set_lower(end.target, tz->rdata(*next, 0));
+  }
+  end.kind = ChainEnd::too_long;
+  return end;
+}
+
+AliasOutcome answer_flattened(const AliasContext& ctx, const zone::ZoneSet& zones, const zone::Zone& zone,
+                              const zone::Node& node, NameView owner, uint16_t qtype, wire::PacketWriter& w) {
+  ChainEnd end = follow_flattened_chain(zones, zone, node);
+  switch (end.kind) {
+    case ChainEnd::external:
+      return answer_external(ctx, end.target, end.ttl, owner, qtype, w);
+    case ChainEnd::missing:
+      return {AliasStatus::nodata};
+    case ChainEnd::proxied: {
       if (!ctx.edges) return {AliasStatus::nodata};
       const auto& list = qtype == rrtype::A ? ctx.edges->ipv4 : ctx.edges->ipv6;
-      return write_addresses(w, owner, qtype, std::min(ttl, ctx.edges->ttl), list);
+      return write_addresses(w, owner, qtype, std::min(end.ttl, ctx.edges->ttl), list);
     }
-    if (const zone::RRset* s = tz->rrset(*n, qtype)) return write_zone_rrset(w, owner, *tz, *s, std::min(ttl, s->ttl));
-    const zone::RRset* next = tz->rrset(*n, rrtype::CNAME);
-    if (!next) return {AliasStatus::nodata};
-    ttl = std::min(ttl, next->ttl);
-    set_lower(target, tz->rdata(*next, 0));
+    case ChainEnd::local:
+      if (const zone::RRset* s = end.zone->rrset(*end.node, qtype))
+        return write_zone_rrset(w, owner, *end.zone, *s, std::min(end.ttl, s->ttl));
+      return {AliasStatus::nodata};
+    case ChainEnd::too_long:
+      break;
   }
   return servfail(resolver::ede::other, "CNAME chain too long or looping");
+}
+
+std::vector<std::string> externally_flattened(const zone::ZoneSet& zones) {
+  std::vector<std::string> out;
+  for (const auto& z : zones.zones()) {
+    if (!z->flattened_count()) continue;
+    for (const zone::Node& n : z->nodes()) {
+      if (!(n.flags & zone::node_flattened) || (n.flags & zone::node_proxied)) continue;
+      if (follow_flattened_chain(zones, *z, n).kind == ChainEnd::external) out.push_back(wire::name_to_text(z->name(n)));
+    }
+  }
+  return out;
 }
 
 }  // namespace apexd::server

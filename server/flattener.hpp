@@ -58,6 +58,21 @@ struct AliasOutcome {
 /// Writes the edge addresses of `qtype` (A or AAAA) under `owner`.
 AliasOutcome answer_proxied(const AliasContext& ctx, wire::NameView owner, uint16_t qtype, wire::PacketWriter& w);
 
+/// Where the CNAME chain of a flattened `node` ends, through our own zones (at most
+/// max_flatten_chain links): at a node of ours, at a proxied node, at a name we do not
+/// serve (the resolver's job), at nothing, or nowhere (a loop).
+struct ChainEnd {
+  enum Kind : uint8_t { local, proxied, external, missing, too_long } kind = too_long;
+  const zone::Zone* zone = nullptr;  ///< local, proxied: where the chain ended
+  const zone::Node* node = nullptr;
+  wire::NameBuf target;              ///< external: the first name outside our data (lowercase)
+  uint32_t ttl = 0;                  ///< minimum TTL over the links followed
+};
+ChainEnd follow_flattened_chain(const zone::ZoneSet& zones, const zone::Zone& zone, const zone::Node& node) noexcept;
+
+/// Names of flattened nodes whose chain leaves our zones (they need `[resolver] upstreams`).
+std::vector<std::string> externally_flattened(const zone::ZoneSet& zones);
+
 /// Writes the flattened A/AAAA RRset of `node` (which has a CNAME) under `owner`.
 /// TTL = min over the CNAME and every link of the chain (DESIGN.md).
 AliasOutcome answer_flattened(const AliasContext& ctx, const zone::ZoneSet& zones, const zone::Zone& zone,

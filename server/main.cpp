@@ -65,9 +65,16 @@ int main(int argc, char** argv) {
     }
     if (check) {
       spdlog::set_level(spdlog::level::off);  // errors and warnings are printed below, once
-      auto zones = apexd::server::load_zones(cfg);
-      for (const std::string& w : apexd::server::config_warnings(cfg, apexd::server::count_proxied(*zones)))
-        std::cerr << "warning: " << w << "\n";
+      std::vector<std::string> warnings;
+      std::shared_ptr<const apexd::zone::ZoneSet> zones;
+      try {
+        zones = apexd::server::load_zones(cfg, &warnings);
+      } catch (...) {
+        for (const std::string& w : warnings) std::cerr << "warning: " << w << "\n";
+        throw;
+      }
+      for (const std::string& w : warnings) std::cerr << "warning: " << w << "\n";
+      for (const std::string& w : apexd::server::serving_warnings(cfg, *zones)) std::cerr << "warning: " << w << "\n";
       std::cout << config_path << ": OK (" << cfg.zones.size() << " zones)\n";
       return 0;
     }

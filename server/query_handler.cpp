@@ -27,13 +27,27 @@ size_t response_limit(const wire::Query& q, const HandlerOptions& opts, size_t o
   return std::min(limit, max_message_size);
 }
 
-const zone::Zone* select_zone(const zone::ZoneSet& zones, const wire::Query& q) {
+// The zone that answers a name: the loaded one with the longest origin, unless a configured
+// zone nearer to the name failed to load (then that one "answers", with SERVFAIL).
+struct ZoneChoice {
+  const zone::Zone* zone = nullptr;
+  const zone::FailedZone* failed = nullptr;
+};
+
+ZoneChoice choose_zone(const zone::ZoneSet& zones, wire::NameView name) {
+  const zone::Zone* z = zones.find_suffix(name);
+  if (const zone::FailedZone* f = zones.failed_below(name, z)) return {nullptr, f};
+  return {z, nullptr};
+}
+
+ZoneChoice select_zone(const zone::ZoneSet& zones, const wire::Query& q) {
   wire::NameView qname = q.qname_lower.view();
   // DS lives on the parent side of a cut: search from the parent name first (RFC 4035 §3.1.4.1).
   if (q.qtype == rrtype::DS && qname.size() > 1) {
-    if (const zone::Zone* z = zones.find_suffix(wire::name_strip(qname, 1))) return z;
+    ZoneChoice parent = choose_zone(zones, wire::name_strip(qname, 1));
+    if (parent.zone || parent.failed) return parent;
   }
-  return zones.find_suffix(qname);
+  return choose_zone(zones, qname);
 }
 
 HandleResult response(size_t size, uint16_t rc, uint16_t qtype, bool truncated, bool malformed) {
@@ -49,6 +63,7 @@ HandleResult response(size_t size, uint16_t rc, uint16_t qtype, bool truncated, 
 constexpr uint16_t edns_option_ede = 15;   // RFC 8914 §2
 constexpr size_t max_ede_text = 200;
 constexpr uint16_t ede_not_authoritative = 20;
+constexpr uint16_t ede_not_ready = 14;
 
 HandleResult finish(wire::PacketWriter& w, const wire::Query& q, const HandlerOptions& opts, uint16_t rc,
                     bool with_opt, uint16_t ede_code = no_ede, std::string_view ede_text = {}) {
@@ -83,6 +98,18 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
   }
 
   wire::PacketWriter w(out, response_limit(q, opts, out.size()));
+  if (q.header.opcode != wire::opcode::QUERY) {
+    // An opcode we do not implement is NOTIMP whatever follows the header (RFC 1035 §4.1.1),
+    // before any question or OPT check; the reply is the header alone with only ID, QR, opcode
+    // and rcode set — no RD, no CD, no question (as BIND 9.18 answers; ISC genreport "opcode"
+    // and "opcodeflg").
+    wire::Header bare;
+    bare.id = q.header.id;
+    bare.opcode = q.header.opcode;
+    w.begin_response(bare);
+    w.set_rcode(rcode::NOTIMP);
+    return response(w.size(), rcode::NOTIMP, 0, false, false);
+  }
   w.begin_response(q.header);
 
   if (st == wire::ParseStatus::formerr_noq) {
@@ -99,12 +126,15 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
   }
   bool edns = q.edns.present;
   if (edns) w.reserve(opt_rr_size);
-  if (q.header.opcode != wire::opcode::QUERY) return finish(w, q, opts, rcode::NOTIMP, edns);
   if (edns && q.edns.version > 0) return finish(w, q, opts, rcode::BADVERS, true);  // RFC 6891 §6.1.3
   if (q.qclass != wire::rrclass::IN) return finish(w, q, opts, rcode::REFUSED, edns);
   if (q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR) return finish(w, q, opts, rcode::REFUSED, edns);
 
-  const zone::Zone* z = select_zone(zones, q);
+  ZoneChoice choice = select_zone(zones, q);
+  // A configured zone that could not be loaded: SERVFAIL, as Knot answers for it (RFC 8914
+  // §4.15, "Not Ready": the server is not able to answer for it yet).
+  if (choice.failed) return finish(w, q, opts, rcode::SERVFAIL, edns, ede_not_ready, "zone not loaded");
+  const zone::Zone* z = choice.zone;
   // Never recurse for clients; say why, as Knot does (RFC 8914 §4.21, "Not Authoritative").
   if (!z) return finish(w, q, opts, rcode::REFUSED, edns, ede_not_authoritative);
 

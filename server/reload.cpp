@@ -4,6 +4,9 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <string_view>
+#include <unordered_set>
+
 #include "zone/loader.hpp"
 
 namespace apexd::server {
@@ -21,14 +24,19 @@ bool unchanged(const zone::Zone& z, const ZoneConfig& zc) {
 
 std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zone::ZoneSet* current,
                                                     ReloadReport& report) {
+  // Every step is linear in the number of zones (hash look-ups by origin), and only new or
+  // changed zones are read and compiled: adding one zone among 100,000 costs one zone's load
+  // plus a stat() per unchanged file.
   std::vector<std::shared_ptr<const zone::Zone>> zones;
+  std::vector<zone::FailedZone> failed;
+  zones.reserve(cfg.zones.size());
+  std::unordered_set<std::string_view> configured;
+  configured.reserve(cfg.zones.size());
   for (const ZoneConfig& zc : cfg.zones) {
     wire::NameView origin(reinterpret_cast<const uint8_t*>(zc.origin.data()), zc.origin.size());
-    std::shared_ptr<const zone::Zone> old;
-    if (current) {
-      for (const auto& z : current->zones())
-        if (wire::name_equal(z->origin(), origin)) old = z;
-    }
+    std::string lower = wire::name_lower(origin);
+    std::shared_ptr<const zone::Zone> old =
+        current ? current->shared_exact({reinterpret_cast<const uint8_t*>(lower.data()), lower.size()}) : nullptr;
     if (old && unchanged(*old, zc)) {
       ++report.reused;
       spdlog::debug("event=zone_unchanged zone={} serial={}", zc.origin_text, old->serial());
@@ -40,6 +48,10 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
       ++report.loaded;
       spdlog::info("event=zone_loaded zone={} serial={} records={} flattened={} proxied={} file={}", zc.origin_text,
                    z->serial(), z->record_count(), z->flattened_count(), z->proxied_count(), zc.file);
+      for (const std::string& w : z->warnings()) {
+        spdlog::warn("event=zone_warning zone={} warning=\"{}\"", zc.origin_text, w);
+        report.warnings.push_back(w);
+      }
       zones.push_back(std::move(z));
     } catch (const std::exception& e) {
       ++report.failed;
@@ -49,26 +61,27 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
                       e.what(), old->serial());
         zones.push_back(std::move(old));
       } else {
-        spdlog::error("event=zone_load_failed zone={} error=\"{}\" action=not_served", zc.origin_text, e.what());
+        // Knot and NSD start without it and serve the other zones; its names get SERVFAIL.
+        spdlog::error("event=zone_load_failed zone={} error=\"{}\" action=servfail", zc.origin_text, e.what());
+        failed.push_back({std::move(lower), zc.origin_text, zc.file, e.what()});
       }
     }
   }
   if (current) {
     // Removed = zones of the current set whose origin is no longer configured.
+    for (const auto& z : zones) configured.emplace(reinterpret_cast<const char*>(z->origin().data()), z->origin().size());
+    for (const zone::FailedZone& f : failed) configured.emplace(f.origin);
     report.removed = 0;
     for (const auto& z : current->zones()) {
-      bool still = false;
-      for (const ZoneConfig& zc : cfg.zones)
-        still = still || wire::name_equal(z->origin(), {reinterpret_cast<const uint8_t*>(zc.origin.data()), zc.origin.size()});
-      if (!still) {
-        ++report.removed;
-        spdlog::info("event=zone_removed zone={}", z->origin_text());
-      }
+      if (configured.count(std::string_view(reinterpret_cast<const char*>(z->origin().data()), z->origin().size())))
+        continue;
+      ++report.removed;
+      spdlog::info("event=zone_removed zone={}", z->origin_text());
     }
   }
   // Loading churns through many short-lived allocations; give the freed pages back to the system.
-  ::malloc_trim(0);
-  return std::make_shared<const zone::ZoneSet>(std::move(zones));
+  if (report.loaded || report.failed) ::malloc_trim(0);
+  return std::make_shared<const zone::ZoneSet>(std::move(zones), std::move(failed));
 }
 
 }  // namespace apexd::server

@@ -16,11 +16,13 @@ struct ReloadReport {
   size_t failed = 0;    ///< could not be loaded (old data kept when there was some)
   size_t removed = 0;   ///< no longer in the config
   std::vector<std::string> errors;  ///< "file:line: reason" for each failure
+  std::vector<std::string> warnings;  ///< "file:line: …" of what loading skipped (records outside the origin)
 };
 
 /// Builds the ZoneSet for `cfg`. With `current`, zones whose origin, options and every file
 /// stamp are unchanged are reused, and a zone that fails to load keeps its current data.
-/// Without `current` (start-up), a zone that fails is left out and reported.
+/// A zone that fails with no data to keep (at start-up, or never loaded) is listed in the set's
+/// failed() zones, answered SERVFAIL, and retried by the next reload.
 std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zone::ZoneSet* current,
                                                     ReloadReport& report);
 

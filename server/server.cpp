@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "server/control.hpp"
+#include "server/flattener.hpp"
 #include "server/metrics.hpp"
 #include "server/process.hpp"
 #include "server/worker.hpp"
@@ -22,9 +23,10 @@ namespace apexd::server {
 
 namespace asio = boost::asio;
 
-std::shared_ptr<const zone::ZoneSet> load_zones(const Config& cfg) {
+std::shared_ptr<const zone::ZoneSet> load_zones(const Config& cfg, std::vector<std::string>* warnings) {
   ReloadReport report;
   auto set = build_zone_set(cfg, nullptr, report);
+  if (warnings) *warnings = std::move(report.warnings);
   if (report.failed) {
     std::string all;
     for (const std::string& e : report.errors) all += (all.empty() ? "" : "\nerror: ") + e;
@@ -37,6 +39,16 @@ size_t count_proxied(const zone::ZoneSet& zones) {
   size_t n = 0;
   for (const auto& z : zones.zones()) n += z->proxied_count();
   return n;
+}
+
+std::vector<std::string> serving_warnings(const Config& cfg, const zone::ZoneSet& zones) {
+  std::vector<std::string> out = config_warnings(cfg, count_proxied(zones));
+  if (cfg.resolver.upstreams.empty()) {
+    for (const std::string& name : externally_flattened(zones))
+      out.push_back(cfg.path + ": resolver.upstreams: empty, but the flattened CNAME at " + name +
+                    " points outside our zones: its A/AAAA queries will get SERVFAIL");
+  }
+  return out;
 }
 
 namespace {
@@ -106,14 +118,13 @@ class Server {
         started_(std::chrono::system_clock::now()) {}
 
   int run() {
+    // A zone that fails to load does not stop the others (as with Knot and NSD): it is logged,
+    // answered SERVFAIL, reported by /healthz and /zones, and retried by every reload.
     ReloadReport report;
     auto initial = build_zone_set(cfg_, nullptr, report);
-    if (report.failed) {
-      for (const std::string& e : report.errors) spdlog::critical("event=start_failed error=\"{}\"", e);
-      return 1;
-    }
+    zone_failures_.fetch_add(report.failed);
     zones_.publish(initial);
-    for (const std::string& w : config_warnings(cfg_, count_proxied(*initial))) spdlog::warn("event=config_warning {}", w);
+    for (const std::string& w : serving_warnings(cfg_, *initial)) spdlog::warn("event=config_warning {}", w);
 
     unsigned threads = cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) {
@@ -218,6 +229,7 @@ class Server {
     ControlHandlers h;
     h.metrics = [this] { return metrics(); };
     h.zones = [this] { return zones_json(); };
+    h.health = [this] { return health(); };
     h.reload = [this]() -> asio::awaitable<std::pair<bool, std::string>> {
       co_return co_await asio::co_spawn(
           reload_io_,
@@ -234,10 +246,24 @@ class Server {
     return h;
   }
 
+  std::string health() {
+    auto set = zones_.load();
+    if (set->failed().empty()) return "ok\n";
+    std::string out = "degraded: " + std::to_string(set->failed().size()) + " zone(s) not loaded, answered SERVFAIL:";
+    for (const zone::FailedZone& f : set->failed()) out += "\n  " + f.origin_text + " " + f.error;
+    return out + "\n";
+  }
+
   std::string zones_json() {
     auto set = zones_.load();
     std::string out = "[";
     bool first = true;
+    for (const zone::FailedZone& f : set->failed()) {
+      out += first ? "\n" : ",\n";
+      first = false;
+      out += "  {\"origin\":\"" + json_escape(f.origin_text) + "\",\"status\":\"failed\",\"error\":\"" +
+             json_escape(f.error) + "\",\"file\":\"" + json_escape(f.file) + "\"}";
+    }
     for (const auto& z : set->zones()) {
       auto names = [&](uint16_t flag) {
         std::string list = "[";
@@ -251,7 +277,7 @@ class Server {
       };
       out += first ? "\n" : ",\n";
       first = false;
-      out += "  {\"origin\":\"" + json_escape(z->origin_text()) + "\",\"serial\":" + std::to_string(z->serial()) +
+      out += "  {\"origin\":\"" + json_escape(z->origin_text()) + "\",\"status\":\"loaded\",\"serial\":" + std::to_string(z->serial()) +
              ",\"records\":" + std::to_string(z->record_count()) + ",\"flattened\":" + names(zone::node_flattened) +
              ",\"proxied\":" + names(zone::node_proxied) + ",\"file\":\"" + json_escape(z->source()) +
              "\",\"loaded_at\":" + std::to_string(int64_t(seconds_since_epoch(z->loaded_at()))) + "}";
@@ -291,7 +317,7 @@ class Server {
         {"apexd_upstream_failures_total", "Resolutions that failed on every upstream.", us.failures.load()},
         {"apexd_upstream_overloaded_total", "Resolutions refused at once because resolver.max_inflight were in flight.",
          us.overloaded.load()},
-        {"apexd_zone_load_failures_total", "Zones that failed to load on a reload (their old data kept).",
+        {"apexd_zone_load_failures_total", "Zone loads that failed, at start-up or on a reload.",
          zone_failures_.load()},
     };
     for (const Item& i : items) {
@@ -310,6 +336,11 @@ class Server {
     auto set = zones_.load();
     prom_header(out, "apexd_zones_loaded", "gauge", "Zones being served.");
     prom_value(out, "apexd_zones_loaded", "", double(set->zones().size()));
+    prom_header(out, "apexd_zones_failed", "gauge", "Configured zones not served (failed to load, no earlier data): SERVFAIL.");
+    prom_value(out, "apexd_zones_failed", "", double(set->failed().size()));
+    prom_header(out, "apexd_zone_load_failed", "gauge", "1 for each configured zone that is not loaded.");
+    for (const zone::FailedZone& f : set->failed())
+      prom_value(out, "apexd_zone_load_failed", "zone=\"" + json_escape(f.origin_text) + "\"", 1);
     prom_header(out, "apexd_zone_serial", "gauge", "SOA serial of each served zone.");
     for (const auto& z : set->zones())
       prom_value(out, "apexd_zone_serial", "zone=\"" + json_escape(z->origin_text()) + "\"", double(z->serial()));

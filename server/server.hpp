@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/config.hpp"
 #include "server/reload.hpp"
@@ -10,11 +11,15 @@
 namespace apexd::server {
 
 /// Loads every configured zone for `apexd check`; throws std::runtime_error listing every
-/// zone that fails ("file:line: reason", one per line).
-std::shared_ptr<const zone::ZoneSet> load_zones(const Config& cfg);
+/// zone that fails ("file:line: reason", one per line). `warnings` gets what loading skipped.
+std::shared_ptr<const zone::ZoneSet> load_zones(const Config& cfg, std::vector<std::string>* warnings = nullptr);
 
-/// Number of proxied names across `zones` (for `apexd check` warnings).
+/// Number of proxied names across `zones`.
 size_t count_proxied(const zone::ZoneSet& zones);
+
+/// Warnings about serving `zones` with `cfg` (proxied names without edge addresses, flattened
+/// CNAMEs that need a resolver when none is configured), for `apexd check` and start-up.
+std::vector<std::string> serving_warnings(const Config& cfg, const zone::ZoneSet& zones);
 
 /// Binds every listen address on every worker and serves until SIGINT or SIGTERM; SIGHUP
 /// reloads. Returns the process exit code.

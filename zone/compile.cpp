@@ -71,14 +71,21 @@ struct DraftRRset {
 /// Builds a Zone's arrays; a friend of Zone.
 class ZoneBuilder {
  public:
-  ZoneBuilder(NameView origin, const std::string& source, const ZoneOptions& options, std::vector<FileStamp> files)
-      : origin_(wire::name_lower(origin)), source_(source), options_(options), files_(std::move(files)) {}
+  ZoneBuilder(NameView origin, const std::string& source, const ZoneOptions& options, std::vector<FileStamp> files,
+              std::vector<std::string> warnings)
+      : origin_(wire::name_lower(origin)),
+        source_(source),
+        options_(options),
+        files_(std::move(files)),
+        warnings_(std::move(warnings)) {}
 
   std::shared_ptr<const Zone> build(std::vector<Record> records) {
     records_ = std::move(records);
+    set_nsec3_aside();
     zone_ = std::shared_ptr<Zone>(new Zone());
     zone_->source_ = source_;
     zone_->files_ = std::move(files_);
+    zone_->warnings_ = std::move(warnings_);
     zone_->options_ = options_;
     zone_->loaded_at_ = std::chrono::system_clock::now();
     sort_records();
@@ -94,6 +101,18 @@ class ZoneBuilder {
   }
 
  private:
+  // RFC 5155 §7.2.8: a query for an NSEC3 owner name (which holds nothing but the NSEC3 and its
+  // RRSIG) is answered as if the NSEC3 did not exist — NXDOMAIN, as knotd does, which keeps the
+  // NSEC3 chain in a tree of its own. So NSEC3 RRsets and their signatures get no node.
+  void set_nsec3_aside() {
+    auto nsec3_data = [](const Record& r) {
+      if (r.type == wire::rrtype::NSEC3) return true;
+      return r.type == wire::rrtype::RRSIG && r.rdata.size() >= 2 && uint8_t(r.rdata[0]) == 0 &&
+             uint8_t(r.rdata[1]) == wire::rrtype::NSEC3;
+    };
+    std::erase_if(records_, nsec3_data);
+  }
+
   // --- ordering ---------------------------------------------------------------------------
 
   void sort_records() {
@@ -376,6 +395,7 @@ class ZoneBuilder {
   std::string source_;
   ZoneOptions options_;
   std::vector<FileStamp> files_;
+  std::vector<std::string> warnings_;
   std::vector<Record> records_;
   std::string keys_;
   std::vector<uint32_t> key_off_;
@@ -388,8 +408,9 @@ class ZoneBuilder {
 };
 
 std::shared_ptr<const Zone> compile_zone(NameView origin, std::vector<Record> records, const std::string& source,
-                                         const ZoneOptions& options, std::vector<FileStamp> files) {
-  return ZoneBuilder(origin, source, options, std::move(files)).build(std::move(records));
+                                         const ZoneOptions& options, std::vector<FileStamp> files,
+                                         std::vector<std::string> warnings) {
+  return ZoneBuilder(origin, source, options, std::move(files), std::move(warnings)).build(std::move(records));
 }
 
 }  // namespace apexd::zone

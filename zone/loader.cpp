@@ -5,6 +5,8 @@
 #include <ldns/ldns.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -52,6 +54,8 @@ std::optional<uint32_t> parse_ttl(const std::string& text) {
   uint32_t plain = 0;
   if (parse_number(text, 0xFFFFFFFF, plain)) return plain;  // the common case, without ldns
   if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return std::nullopt;
+  // All digits but over 32 bits: ldns would wrap it; BIND and Knot refuse it (RFC 2181 §8).
+  if (std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
   const char* end = nullptr;
   uint32_t v = ldns_str2period(text.c_str(), &end);
   if (end == nullptr || *end != '\0') return std::nullopt;
@@ -64,12 +68,148 @@ bool is_class(std::string_view t) {
   return u == "IN" || u == "CH" || u == "CS" || u == "HS" || (u.size() > 5 && u.compare(0, 5, "CLASS") == 0);
 }
 
-bool is_in_class(std::string_view t) { return t.size() == 2 && (t[0] | 0x20) == 'i' && (t[1] | 0x20) == 'n'; }
+// "IN", or its RFC 3597 §5 spelling "CLASS1".
+bool is_in_class(std::string_view t) {
+  if (t.size() == 2) return (t[0] | 0x20) == 'i' && (t[1] | 0x20) == 'n';
+  return t.size() == 6 && std::equal(t.begin(), t.end(), "CLASS1", [](char a, char b) { return std::toupper(a) == b; });
+}
+
+// QTYPEs and meta-types (OPT, TSIG, AXFR, ANY, …: RFC 6895 §3.1 reserves 128–255) and the
+// reserved type 0 never appear as data; BIND refuses them too.
+bool is_meta_type(uint16_t type) { return type == 0 || type == wire::rrtype::OPT || (type >= 128 && type <= 255); }
+
+bool decimal_within(std::string_view t, uint32_t max) {
+  uint32_t v = 0;
+  return parse_number(t, max, v);
+}
+
+// Fields ldns parses leniently, checked first against the type's ldns descriptor: ldns reads
+// numbers with strtol and keeps the low bits (MX 65536 becomes 0), and maps an unknown type
+// mnemonic to 0 (in RRSIG's type covered and in NSEC/NSEC3/CSYNC bitmaps). BIND refuses both.
+// Fields that may span several tokens end the walk; ldns checks those itself.
+std::optional<std::string> check_fields(uint16_t type, std::span<const std::string_view> tokens) {
+  const ldns_rr_descriptor* d = ldns_rr_descript(type);
+  if (d == nullptr) return std::nullopt;
+  size_t max = ldns_rr_descriptor_maximum(d);
+  auto bad = [](std::string_view what, std::string_view t) {
+    return std::optional<std::string>(std::string(what) + " '" + std::string(t) + "'");
+  };
+  for (size_t i = 0; i < tokens.size() && i < max; ++i) {
+    std::string_view t = tokens[i];
+    bool numeric = !t.empty() && std::isdigit(static_cast<unsigned char>(t[0]));
+    switch (ldns_rr_descriptor_field_type(d, i)) {
+      case LDNS_RDF_TYPE_INT8:
+        if (!decimal_within(t, 0xFF)) return bad("not a number in 0..255", t);
+        break;
+      case LDNS_RDF_TYPE_INT16:
+        if (!decimal_within(t, 0xFFFF)) return bad("not a number in 0..65535", t);
+        break;
+      case LDNS_RDF_TYPE_INT32:
+        if (!decimal_within(t, 0xFFFFFFFF)) return bad("not a number in 0..4294967295", t);
+        break;
+      case LDNS_RDF_TYPE_ALG:
+      case LDNS_RDF_TYPE_CERTIFICATE_USAGE:
+      case LDNS_RDF_TYPE_SELECTOR:
+      case LDNS_RDF_TYPE_MATCHING_TYPE:  // a mnemonic or a number that fits 8 bits
+        if (numeric && !decimal_within(t, 0xFF)) return bad("not a number in 0..255", t);
+        break;
+      case LDNS_RDF_TYPE_CERT_ALG:
+        if (numeric && !decimal_within(t, 0xFFFF)) return bad("not a number in 0..65535", t);
+        break;
+      case LDNS_RDF_TYPE_TYPE:
+        if (!wire::type_from_text(t)) return bad("unknown type", t);
+        break;
+      case LDNS_RDF_TYPE_HEX: {  // the rest: ldns keeps a lone last digit as a high nibble
+        size_t digits = 0;
+        for (size_t k = i; k < tokens.size(); ++k) {
+          for (char c : tokens[k])
+            if (!std::isxdigit(static_cast<unsigned char>(c))) return bad("bad hex encoding", tokens[k]);
+          digits += tokens[k].size();
+        }
+        if (digits % 2) return std::optional<std::string>("odd number of hex digits");
+        return std::nullopt;
+      }
+      case LDNS_RDF_TYPE_NSEC:  // the type bitmap: every remaining token
+        for (size_t k = i; k < tokens.size(); ++k)
+          if (!wire::type_from_text(tokens[k])) return bad("unknown type in the type bitmap", tokens[k]);
+        return std::nullopt;
+      case LDNS_RDF_TYPE_DNAME:
+      case LDNS_RDF_TYPE_A:
+      case LDNS_RDF_TYPE_AAAA:
+      case LDNS_RDF_TYPE_STR:
+      case LDNS_RDF_TYPE_B32_EXT:
+      case LDNS_RDF_TYPE_NSEC3_SALT:
+      case LDNS_RDF_TYPE_TIME:
+      case LDNS_RDF_TYPE_PERIOD:
+      case LDNS_RDF_TYPE_EUI48:
+      case LDNS_RDF_TYPE_EUI64:
+      case LDNS_RDF_TYPE_ILNP64:
+      case LDNS_RDF_TYPE_TAG:
+      case LDNS_RDF_TYPE_APL:
+        break;  // one token each, parsed strictly by ldns
+      default:
+        return std::nullopt;  // may span tokens (B64, HEX, LOC, WKS, HIP, SVCPARAMS, …)
+    }
+  }
+  return std::nullopt;
+}
+
+// What ldns parses without complaint but BIND refuses, checked on the wire form it produced.
+std::optional<std::string> check_parsed(uint16_t type, const std::string& rdata) {
+  if (type == wire::rrtype::LOC && rdata.size() == 16 && rdata[0] == 0) {
+    // RFC 1876 §2: latitude and longitude are thousandths of an arc second offset by 2^31.
+    auto angle = [&](size_t at) {
+      uint32_t v = uint32_t(uint8_t(rdata[at])) << 24 | uint32_t(uint8_t(rdata[at + 1])) << 16 |
+                   uint32_t(uint8_t(rdata[at + 2])) << 8 | uint8_t(rdata[at + 3]);
+      return std::abs(int64_t(v) - (int64_t(1) << 31));
+    };
+    if (angle(4) > int64_t(90) * 3600 * 1000) return "LOC latitude beyond 90 degrees";
+    if (angle(8) > int64_t(180) * 3600 * 1000) return "LOC longitude beyond 180 degrees";
+  }
+  return std::nullopt;
+}
+
+// RFC 3597 §5: generic RDATA of a known type must be valid RDATA of that type (BIND checks;
+// an A of 3 bytes is refused). ldns reads it by the type's descriptor.
+std::optional<std::string> check_generic_for_type(uint16_t type, const std::string& rdata) {
+  if (!wire::is_known_type(type) || encoded_only_here(type)) return std::nullopt;
+  std::string wire_rdata;
+  wire_rdata += char(rdata.size() >> 8);
+  wire_rdata += char(rdata.size());
+  wire_rdata += rdata;
+  RrPtr rr(ldns_rr_new());
+  ldns_rr_set_type(rr.get(), ldns_rr_type(type));
+  size_t pos = 0;
+  ldns_status st = ldns_wire2rdf(rr.get(), reinterpret_cast<const uint8_t*>(wire_rdata.data()), wire_rdata.size(), &pos);
+  if (st != LDNS_STATUS_OK || pos != wire_rdata.size() || (rdata.empty() && type != wire::rrtype::NULL_))
+    return "'\\#' data is not valid " + wire::type_to_text(type) + " RDATA";
+  return std::nullopt;
+}
+
+// SINK (draft-eastlake-kitchen-sink): meaning, coding and subcoding (8 bits each), then
+// base64 data. ldns 1.8's descriptor has one number too few.
+std::optional<std::string> encode_sink(std::span<const std::string_view> tokens, std::string& out) {
+  if (tokens.size() < 3) return "SINK needs meaning, coding and subcoding";
+  out.clear();
+  for (size_t i = 0; i < 3; ++i) {
+    uint32_t v = 0;
+    if (!parse_number(tokens[i], 0xFF, v)) return "not a number in 0..255 '" + std::string(tokens[i]) + "'";
+    out += char(v);
+  }
+  std::string b64;
+  for (size_t i = 3; i < tokens.size(); ++i) b64 += tokens[i];
+  if (b64.empty()) return std::nullopt;
+  ldns_rdf* raw = nullptr;
+  if (ldns_str2rdf_b64(&raw, b64.c_str()) != LDNS_STATUS_OK || !raw) return "bad base64 in SINK data";
+  RdfPtr data(raw);
+  out.append(reinterpret_cast<const char*>(ldns_rdf_data(data.get())), ldns_rdf_size(data.get()));
+  return std::nullopt;
+}
 
 class Loader {
  public:
-  Loader(wire::NameView zone_origin, std::vector<FileStamp>* files, bool fast_path)
-      : zone_origin_(zone_origin.begin(), zone_origin.end()), files_(files), fast_path_(fast_path) {
+  Loader(wire::NameView zone_origin, std::vector<FileStamp>* files, bool fast_path, std::vector<std::string>* warnings)
+      : zone_origin_(zone_origin.begin(), zone_origin.end()), files_(files), fast_path_(fast_path), warnings_(warnings) {
     zone_text_ = wire::name_to_text(zone_origin);
     if (!zone_text_.empty()) zone_text_.pop_back();  // "example.com." → "example.com"
   }
@@ -162,23 +302,44 @@ class Loader {
     if (i >= tokens_.size()) throw ZoneError(*file, e.line, "record without a type in '" + e.text + "'");
     std::optional<uint16_t> type = wire::type_from_text(tokens_[i]);
     if (!type) throw ZoneError(*file, e.line, "unknown type '" + std::string(tokens_[i]) + "' in '" + e.text + "'");
+    if (is_meta_type(*type))
+      throw ZoneError(*file, e.line, "type " + std::string(tokens_[i]) + " is a meta-type or QTYPE, not data (RFC 6895 §3.1)");
+    if (*type == wire::rrtype::MD || *type == wire::rrtype::MF)  // as BIND refuses them
+      throw ZoneError(*file, e.line, "type " + std::string(tokens_[i]) + " is obsolete, use MX (RFC 973)");
     ++i;
     r.type = *type;
     r.ttl = ttl ? *ttl : dollar_ttl ? *dollar_ttl : last_ttl_ ? *last_ttl_ : 3600;
     std::span<const std::string_view> rdata_tokens(tokens_.data() + i, tokens_.size() - i);
-    if (!fast_path_ || !encode_rdata_fast(r.type, rdata_tokens, view(origin), r.rdata))
+    auto refuse = [&](const std::string& why) { throw ZoneError(*file, e.line, why + " in '" + e.text + "'"); };
+    if (!rdata_tokens.empty() && rdata_tokens[0] == "\\#") {
+      if (auto error = encode_generic_rdata(rdata_tokens, r.rdata)) refuse(*error);
+      if (auto error = check_generic_for_type(r.type, r.rdata)) refuse(*error);
+    } else if (encoded_only_here(r.type)) {
+      if (!encode_rdata_fast(r.type, rdata_tokens, view(origin), r.rdata)) refuse("invalid " + wire::type_to_text(r.type) + " RDATA");
+    } else if (r.type == wire::rrtype::SINK) {
+      if (auto error = encode_sink(rdata_tokens, r.rdata)) refuse(*error);
+    } else if (!fast_path_ || !encode_rdata_fast(r.type, rdata_tokens, view(origin), r.rdata)) {
+      if (auto error = check_fields(r.type, rdata_tokens)) refuse(*error);
       r.rdata = rdata_with_ldns(r, rdata_tokens, e, *file, origin);
+      if (auto error = check_parsed(r.type, r.rdata)) refuse(*error);
+    }
     if (r.rdata.size() > 65535) throw ZoneError(*file, e.line, "RDATA longer than 65535 bytes");
+    lowercase_rdata_names(r.type, r.rdata);  // as knotd serves them
 
+    last_owner_ = r.owner;
+    last_ttl_ = r.ttl;
     auto zone_origin = view(zone_origin_);
-    if (!wire::name_is_subdomain(view(r.owner), zone_origin))
-      throw ZoneError(*file, e.line, "owner " + wire::name_to_text(view(r.owner)) + " is outside the zone " +
-                                         wire::name_to_text(zone_origin));
+    if (!wire::name_is_subdomain(view(r.owner), zone_origin)) {
+      // BIND, Knot and NSD skip such a record with a warning and serve the rest of the zone.
+      if (warnings_)
+        warnings_->push_back(*file + ":" + std::to_string(e.line) + ": record " +
+                             wire::name_to_text(view(r.owner)) + " " + wire::type_to_text(r.type) +
+                             " is outside the zone " + wire::name_to_text(zone_origin) + ", ignored");
+      return;
+    }
     r.file = file;
     r.line = e.line;
     r.comment = e.comment;
-    last_owner_ = r.owner;
-    last_ttl_ = r.ttl;
     records_.push_back(std::move(r));
   }
 
@@ -224,6 +385,7 @@ class Loader {
   std::string zone_text_;  // the origin in text, without its final dot
   std::vector<FileStamp>* files_;
   bool fast_path_;
+  std::vector<std::string>* warnings_;
   std::vector<std::string_view> tokens_;
   std::vector<Record> records_;
   std::string last_owner_;  // wire form
@@ -244,15 +406,16 @@ FileStamp stamp_file(const std::string& path) {
 }
 
 std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source,
-                                   std::vector<FileStamp>* files, bool fast_path) {
-  Loader loader(origin, files, fast_path);
+                                   std::vector<FileStamp>* files, bool fast_path, std::vector<std::string>* warnings) {
+  Loader loader(origin, files, fast_path, warnings);
   loader.load_text(text, source, std::string(origin.begin(), origin.end()), std::nullopt, 0);
   return loader.take();
 }
 
-std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin, std::vector<FileStamp>* files) {
+std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin, std::vector<FileStamp>* files,
+                                   std::vector<std::string>* warnings) {
   std::string text = read_file(path, "", 0, files);
-  return load_zone_text(text, origin, path, files);
+  return load_zone_text(text, origin, path, files, true, warnings);
 }
 
 }  // namespace apexd::zone

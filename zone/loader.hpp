@@ -14,12 +14,15 @@ inline constexpr int max_include_depth = 8;  // loop guard for $INCLUDE
 /// Reads `path` with `origin` as the initial $ORIGIN. Handles $ORIGIN, $TTL and $INCLUDE
 /// (relative to the including file). Throws ZoneError with file:line on any error.
 /// `files`, when given, receives a stamp of every file read ($INCLUDEs too), taken before reading.
+/// Records outside `origin` are skipped; `warnings`, when given, gets "file:line: …" for each.
 std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin,
-                                   std::vector<FileStamp>* files = nullptr);
+                                   std::vector<FileStamp>* files = nullptr,
+                                   std::vector<std::string>* warnings = nullptr);
 
 /// The same for text in memory; `source` names it in messages and anchors relative $INCLUDEs.
 /// `fast_path = false` sends every record through ldns (tests compare both paths).
 std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source,
-                                   std::vector<FileStamp>* files = nullptr, bool fast_path = true);
+                                   std::vector<FileStamp>* files = nullptr, bool fast_path = true,
+                                   std::vector<std::string>* warnings = nullptr);
 
 }  // namespace apexd::zone

@@ -54,8 +54,9 @@ const RRset* Zone::rrset(const Node& n, uint16_t type) const noexcept {
 
 std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView origin, const ZoneOptions& options) {
   std::vector<FileStamp> files;
-  std::vector<Record> records = load_zone_file(path, origin, &files);
-  return compile_zone(origin, std::move(records), path, options, std::move(files));
+  std::vector<std::string> warnings;
+  std::vector<Record> records = load_zone_file(path, origin, &files, &warnings);
+  return compile_zone(origin, std::move(records), path, options, std::move(files), std::move(warnings));
 }
 
 }  // namespace apexd::zone

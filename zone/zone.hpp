@@ -82,6 +82,8 @@ class Zone {
   const std::string& source() const { return source_; }
   /// Every file the zone was read from, stamped when read.
   const std::vector<FileStamp>& files() const { return files_; }
+  /// What loading skipped but did not refuse ("file:line: …", e.g. records outside the origin).
+  const std::vector<std::string>& warnings() const { return warnings_; }
   const ZoneOptions& options() const { return options_; }
   /// When the zone was compiled (wall clock), for /zones and metrics.
   std::chrono::system_clock::time_point loaded_at() const { return loaded_at_; }
@@ -130,6 +132,7 @@ class Zone {
 
   std::string source_;
   std::vector<FileStamp> files_;
+  std::vector<std::string> warnings_;
   ZoneOptions options_;
   std::chrono::system_clock::time_point loaded_at_;
   std::string names_;
@@ -154,7 +157,7 @@ class Zone {
 /// A CNAME at the apex is accepted beside SOA/NS/MX/TXT (not A/AAAA) unless flattening is off.
 std::shared_ptr<const Zone> compile_zone(wire::NameView origin, std::vector<Record> records,
                                          const std::string& source, const ZoneOptions& options = {},
-                                         std::vector<FileStamp> files = {});
+                                         std::vector<FileStamp> files = {}, std::vector<std::string> warnings = {});
 
 /// Loads a zone file and compiles it.
 std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView origin, const ZoneOptions& options = {});

@@ -3,16 +3,37 @@
 
 namespace apexd::zone {
 
-ZoneSet::ZoneSet(std::vector<std::shared_ptr<const Zone>> zones) : zones_(std::move(zones)) {
-  for (const auto& z : zones_) {
-    wire::NameView o = z->origin();  // stored lowercase
-    by_origin_.emplace(std::string_view(reinterpret_cast<const char*>(o.data()), o.size()), z.get());
+ZoneSet::ZoneSet(std::vector<std::shared_ptr<const Zone>> zones, std::vector<FailedZone> failed)
+    : zones_(std::move(zones)), failed_(std::move(failed)) {
+  by_origin_.reserve(zones_.size());
+  for (size_t i = 0; i < zones_.size(); ++i) {
+    wire::NameView o = zones_[i]->origin();  // stored lowercase
+    by_origin_.emplace(std::string_view(reinterpret_cast<const char*>(o.data()), o.size()), i);
   }
+  for (size_t i = 0; i < failed_.size(); ++i) failed_by_origin_.emplace(std::string_view(failed_[i].origin), i);
+}
+
+const FailedZone* ZoneSet::failed_below(wire::NameView lower, const Zone* found) const noexcept {
+  if (failed_by_origin_.empty()) return nullptr;
+  size_t stop = found ? found->origin().size() : 0;
+  wire::NameView cur = lower;
+  while (cur.size() > stop) {
+    auto it = failed_by_origin_.find(std::string_view(reinterpret_cast<const char*>(cur.data()), cur.size()));
+    if (it != failed_by_origin_.end()) return &failed_[it->second];
+    if (cur.size() <= 1) break;
+    cur = wire::name_strip(cur, 1);
+  }
+  return nullptr;
 }
 
 const Zone* ZoneSet::find_exact(wire::NameView lower) const noexcept {
   auto it = by_origin_.find(std::string_view(reinterpret_cast<const char*>(lower.data()), lower.size()));
-  return it == by_origin_.end() ? nullptr : it->second;
+  return it == by_origin_.end() ? nullptr : zones_[it->second].get();
+}
+
+std::shared_ptr<const Zone> ZoneSet::shared_exact(wire::NameView lower) const {
+  auto it = by_origin_.find(std::string_view(reinterpret_cast<const char*>(lower.data()), lower.size()));
+  return it == by_origin_.end() ? nullptr : zones_[it->second];
 }
 
 const Zone* ZoneSet::find_suffix(wire::NameView lower) const noexcept {

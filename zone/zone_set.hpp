@@ -1,6 +1,7 @@
 // ZoneSet: the immutable set of served zones, published whole and swapped atomically on reload.
 #pragma once
 #include <memory>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -9,22 +10,45 @@
 
 namespace apexd::zone {
 
+/// A configured zone that could not be loaded and has no earlier data: its names are answered
+/// SERVFAIL (as Knot does) until a reload brings it in.
+struct FailedZone {
+  std::string origin;       ///< lowercase wire form
+  std::string origin_text;
+  std::string file;
+  std::string error;        ///< "file:line: reason"
+};
+
 /// All zones served at one moment. Immutable once built; readers hold a shared_ptr snapshot.
 class ZoneSet {
  public:
   ZoneSet() = default;
-  explicit ZoneSet(std::vector<std::shared_ptr<const Zone>> zones);
+  explicit ZoneSet(std::vector<std::shared_ptr<const Zone>> zones, std::vector<FailedZone> failed = {});
+  // The indexes hold views into the zones and failed_ (moving keeps those in place, copying would not).
+  ZoneSet(const ZoneSet&) = delete;
+  ZoneSet& operator=(const ZoneSet&) = delete;
+  ZoneSet(ZoneSet&&) = default;
+  ZoneSet& operator=(ZoneSet&&) = default;
 
   /// The zone with the longest origin that `lower` lies in or at, or nullptr.
   const Zone* find_suffix(wire::NameView lower) const noexcept;
   /// The zone whose origin is exactly `lower`, or nullptr.
   const Zone* find_exact(wire::NameView lower) const noexcept;
+  /// The same as a shared pointer (reload keeps unchanged zones), or empty.
+  std::shared_ptr<const Zone> shared_exact(wire::NameView lower) const;
+
+  /// The failed zone that `lower` falls in when it is nearer than `found` (the find_suffix
+  /// result, may be nullptr), or nullptr. Costs nothing while every zone loaded.
+  const FailedZone* failed_below(wire::NameView lower, const Zone* found) const noexcept;
 
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
+  const std::vector<FailedZone>& failed() const { return failed_; }
 
  private:
   std::vector<std::shared_ptr<const Zone>> zones_;
-  std::unordered_map<std::string_view, const Zone*> by_origin_;
+  std::vector<FailedZone> failed_;
+  std::unordered_map<std::string_view, size_t> by_origin_;  ///< index into zones_ (copies stay valid)
+  std::unordered_map<std::string_view, size_t> failed_by_origin_;  ///< index into failed_
 };
 
 }  // namespace apexd::zone

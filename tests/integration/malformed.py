@@ -275,11 +275,41 @@ def group_trailing(res, port):
            hdr(0x7003, ar=1) + q + opt() + b"\x01\x02\x03", FORMERR)
 
 
+def expect_bare_notimp(res, port, label, pkt, tcp=False):
+    """An unimplemented opcode: the reply is exactly the 12-byte header with
+    the query's ID and opcode, QR and NOTIMP, nothing else (no RD, no CD, no
+    question, no OPT) -- what BIND 9.18 sends and ISC's genreport checks
+    ("opcode", "opcodeflg")."""
+    if tcp:
+        rep = harness.send_tcp_raw(port, pkt, timeout=2.0)
+    else:
+        rep = harness.send_udp_raw(port, pkt, timeout=2.0)
+    op = (pkt[2] >> 3) & 0xF
+    want = struct.pack("!HHHHHH", struct.unpack("!H", pkt[:2])[0],
+                       0x8000 | op << 11 | NOTIMP, 0, 0, 0, 0)
+    res.check(rep == want, label, "expected %s, got %s"
+              % (want.hex(), rep.hex() if rep is not None else "no reply"))
+
+
 def group_opcode(res, port):
     for op in (1, 2, 3, 4, 5, 6, 15):
         expect(res, port, "[opcode] opcode %d (%s) -> NOTIMP"
                % (op, dns.opcode.to_text(op) if op < 7 else "unassigned"),
                hdr(0x8000 + op, flags=opcode_flags(op)) + question(), NOTIMP)
+    # dig +opcode=15 +header-only +noedns: no question at all -> NOTIMP, not FORMERR.
+    expect_bare_notimp(res, port, "[opcode] opcode 15, no question -> bare NOTIMP",
+                       hdr(0x8101, flags=opcode_flags(15) | 0x0100, qd=0))
+    # RD and CD set in the query are not copied into the NOTIMP reply.
+    expect_bare_notimp(res, port, "[opcode] opcode 15 with RD+CD+question -> bare NOTIMP",
+                       hdr(0x8102, flags=opcode_flags(15) | 0x0100 | 0x0010) + question())
+    expect_bare_notimp(res, port, "[opcode] opcode 6 with EDNS -> bare NOTIMP",
+                       hdr(0x8103, flags=opcode_flags(6), ar=1) + question() + opt())
+    expect_bare_notimp(res, port, "[opcode] opcode 15 with two questions -> bare NOTIMP",
+                       hdr(0x8104, flags=opcode_flags(15), qd=2) + question() + question())
+    expect_bare_notimp(res, port, "[opcode] opcode 3, truncated question -> bare NOTIMP",
+                       hdr(0x8105, flags=opcode_flags(3)) + b"\x03ww")
+    expect_bare_notimp(res, port, "[tcp] opcode 15, no question -> bare NOTIMP",
+                       hdr(0x8106, flags=opcode_flags(15) | 0x0100, qd=0), tcp=True)
 
 
 def group_class(res, port):

@@ -337,9 +337,20 @@ TEST_CASE("load + compile errors name file:line and the reason") {
        "no NS records at the apex"},
       {"SOA below the apex", apex_lines + "sub SOA ns1 hostmaster 1 7200 3600 1209600 300\n", "t.zone:5",
        "SOA record outside the apex"},
-      {"record outside the origin", apex_lines + "www.example.org. A 192.0.2.1\n", "t.zone:5", "outside the zone"},
-      {"$ORIGIN moved outside the zone", apex_lines + "$ORIGIN example.net.\nwww A 192.0.2.1\n", "t.zone:6",
-       "outside the zone"},
+      {"non-hex digit in \\# data (BIND: bad hex encoding)", apex_lines + "type731 IN TYPE731 \\# 6 ABCDEZ123456\n",
+       "t.zone:5", "bad hex encoding"},
+      {"\\# length larger than the data", apex_lines + "x TYPE731 \\# 7 ABCDEF123456\n", "t.zone:5",
+       "does not match"},
+      {"\\# odd number of hex digits", apex_lines + "x TYPE731 \\# 3 ABCDE\n", "t.zone:5", "odd number"},
+      {"\\# without a length", apex_lines + "x TYPE731 \\#\n", "t.zone:5", "needs a length"},
+      {"MX preference 65536 (ldns would wrap it to 0)", apex_lines + "m MX 65536 mail\n", "t.zone:5", "0..65535"},
+      {"SSHFP algorithm 256", apex_lines + "h SSHFP 256 1 123456789abcdef67890123456789abcdef67890\n", "t.zone:5",
+       "0..255"},
+      {"unknown type in an NSEC bitmap", apex_lines + "n NSEC www A BOGUS\n", "t.zone:5", "type bitmap"},
+      {"unknown type covered by an RRSIG", apex_lines +
+       "s RRSIG BOGUS 8 3 300 20300101000000 20200101000000 12345 example.com. AAAA\n", "t.zone:5", "unknown type"},
+      {"a meta-type as data", apex_lines + "x ANY \\# 0\n", "t.zone:5", "meta-type"},
+      {"OPT as data", apex_lines + "x OPT \\# 0\n", "t.zone:5", "meta-type"},
       {"CNAME after A", apex_lines + "www A 192.0.2.1\nwww CNAME web\n", "t.zone:6", "CNAME beside other data (A)"},
       {"A after CNAME", apex_lines + "www CNAME web\nwww A 192.0.2.1\n", "t.zone:6", "A record beside a CNAME"},
       {"two CNAMEs", apex_lines + "www CNAME web\nwww CNAME web2\n", "t.zone:6", "two CNAME records"},
@@ -376,6 +387,37 @@ TEST_CASE("load + compile errors name file:line and the reason") {
     CHECK(message.rfind(prefix, 0) == 0);
     CHECK(message.find(c.reason) != std::string::npos);
   }
+}
+
+TEST_CASE("records outside the origin are skipped with a file:line warning, the zone is served") {
+  // BIND, Knot and NSD ignore such records with a warning; so do we (this replaced refusing the zone).
+  const std::string text = apex_lines +
+                           "www A 192.0.2.1\n"
+                           "www.example.org. A 192.0.2.2\n"
+                           "  TXT \"continued, still outside\"\n"
+                           "$ORIGIN example.net.\n"
+                           "x A 192.0.2.3\n"
+                           "$ORIGIN example.com.\n"
+                           "mail A 192.0.2.4\n";
+  std::vector<std::string> warnings;
+  auto records = zone::load_zone_text(text, view(origin), "t.zone", nullptr, true, &warnings);
+  CHECK(texts(records) == normalized({"example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. 1 7200 3600 1209600 300",
+                                      "example.com. 300 IN NS ns1.example.com.", "www.example.com. 300 IN A 192.0.2.1",
+                                      "mail.example.com. 300 IN A 192.0.2.4"}));
+  REQUIRE(warnings.size() == 3);
+  CHECK(warnings[0] == "t.zone:6: record www.example.org. A is outside the zone example.com., ignored");
+  CHECK(warnings[1].rfind("t.zone:7: record www.example.org. TXT", 0) == 0);
+  CHECK(warnings[2].rfind("t.zone:9: record x.example.net. A", 0) == 0);
+  CHECK_NOTHROW(zone::compile_zone(view(origin), records, "t.zone"));
+}
+
+TEST_CASE("character-strings longer than 255 bytes are split into 255-byte pieces, as knotd does") {
+  const std::string long_text(279, 'x');
+  auto records = zone::load_zone_text(apex_lines + "t TXT \"" + long_text + "\" \"end\"\n", view(origin), "t.zone");
+  const std::string want = char(255) + std::string(255, 'x') + char(24) + std::string(24, 'x') + char(3) + "end";
+  CHECK(records.back().rdata == want);
+  auto spf = zone::load_zone_text(apex_lines + "t SPF " + std::string(600, 'y') + "\n", view(origin), "t.zone");
+  CHECK(spf.back().rdata.size() == 600 + 3);
 }
 
 TEST_CASE("load_zone_file: a missing file is an error naming it") {
