@@ -108,7 +108,7 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
     bare.opcode = q.header.opcode;
     w.begin_response(bare);
     w.set_rcode(rcode::NOTIMP);
-    return response(w.size(), rcode::NOTIMP, 0, false, false);
+    return response(w.size(), rcode::NOTIMP, q.qtype, false, false);  // qtype for metrics and logs
   }
   w.begin_response(q.header);
 

@@ -78,6 +78,11 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
       ++report.removed;
       spdlog::info("event=zone_removed zone={}", z->origin_text());
     }
+    for (const zone::FailedZone& f : current->failed()) {
+      if (configured.count(f.origin)) continue;
+      ++report.removed;
+      spdlog::info("event=zone_removed zone={} was=failed", f.origin_text);
+    }
   }
   // Loading churns through many short-lived allocations; give the freed pages back to the system.
   if (report.loaded || report.failed) ::malloc_trim(0);

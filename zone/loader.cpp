@@ -219,6 +219,8 @@ class Loader {
     std::string current_origin = origin;
     auto file_ref = std::make_shared<const std::string>(file);
     for_each_entry(text, file, [&](const TextEntry& e) {
+      // A NUL byte is no text (ldns would stop reading there; named-checkzone refuses it too).
+      if (e.text.find('\0') != std::string::npos) throw ZoneError(file, e.line, "NUL byte in the zone text");
       split_token_views(e.text, tokens_);
       if (tokens_.empty()) return;
       if (!e.owner_blank && tokens_[0][0] == '$') {
@@ -347,7 +349,9 @@ class Loader {
   // fields explicit (so its default-TTL handling never applies) and reports syntax errors.
   std::string rdata_with_ldns(const Record& r, std::span<const std::string_view> rdata_tokens, const TextEntry& e,
                               const std::string& file, const std::string& origin) {
-    std::string text = wire::name_to_text(view(r.owner)) + " " + std::to_string(r.ttl) + " IN " + wire::type_to_text(r.type);
+    // The owner is ours already; ldns gets the root instead, so that its own name limits (it
+    // refuses 255-byte names, RFC 1035 §2.3.4 allows them) never apply to it.
+    std::string text = ". " + std::to_string(r.ttl) + " IN " + wire::type_to_text(r.type);
     for (std::string_view t : rdata_tokens) {
       text += ' ';
       text += t;

@@ -8,7 +8,7 @@ apexd (threads = 2, [control]) serves five zones from a temporary folder:
   chg.test.     changed again and again (serial bump, A record changed, a TXT
                 name that exists only in odd versions)
   dyn.test.     added and removed (config rewritten); once added with a
-                broken file (must stay unserved) then fixed
+                broken file (answered SERVFAIL, listed as failed) then fixed
   brk.test.     broken (syntax error at a known line: the old data keeps
                 serving, the error names file:line) then fixed
   inc.test.     only the file it $INCLUDEs changes (same size, same SOA
@@ -33,7 +33,7 @@ iff it equals what some state_j gives for that name and [s_j, e_{j+1}]
 meets [ts, tr]. Hence: during a reload window either version may answer;
 once a reload returned only the new data is right; a removed zone's names
 are REFUSED (never NXDOMAIN) after the reload returns; a zone that failed to
-load answers with its old data; stable.test never changes. The answer
+load answers with its old data, or SERVFAIL when it has none; stable.test never changes. The answer
 compared is (rcode, AA, the answer RRs, the SOA serial in the authority
 section), so an NXDOMAIN from a mix of versions is caught too. The checker
 is checked itself: a stale answer after the last reload must be judged
@@ -70,6 +70,7 @@ QUERY_TIMEOUT = 2.0
 PAUSE = 0.35          # seconds between reloads (queries run all along)
 FILL = 4000           # extra A records in chg/dyn/brk, so a reload takes a while
 BROKEN = "BROKEN"
+FAILED = "FAILED"  # served state of a configured zone that never loaded: SERVFAIL
 
 INF = float("inf")
 
@@ -160,6 +161,8 @@ def expected_obs(served, qname, qtype):
             zone = z
     if zone is None:
         return REFUSED_OBS
+    if zone is FAILED:
+        return ("SERVFAIL", False, (), None)
     label = qname[:-len(zone["origin"]) - 1] if qname != zone["origin"] else "@"
     if qtype == "SOA" and label == "@":
         return ("NOERROR", True, (str(zone["serial"]),), None)
@@ -331,8 +334,10 @@ class World:
             elif self.content[o] is BROKEN:
                 rep["failed"] += 1
                 rep["errors"].append("%s:%d:" % (self.files[o], self.broken_line[o]))
-                if old is not None:
+                if old is not None and old is not FAILED:
                     new[o], new_loaded[o] = old, self.loaded_id[o]
+                else:
+                    new[o], new_loaded[o] = FAILED, None
             else:
                 rep["loaded"] += 1
                 new[o], new_loaded[o] = self.content[o], self.write_id[o]
@@ -521,18 +526,21 @@ def body(args, res, workdir):
                           label + ": apexd_zone_load_failures_total",
                           "got %r want %r" % (p.get("apexd_zone_load_failures_total"), want_zone_failures))
                 serials = {dict(l)["zone"]: v for l, v in p.series("apexd_zone_serial").items()}
-                want_serials = {o: z["serial"] for o, z in world.served.items()}
+                want_serials = {o: z["serial"] for o, z in world.served.items() if z is not FAILED}
+                want_failed = sorted(o for o, z in world.served.items() if z is FAILED)
                 res.check(serials == want_serials and p.get("apexd_zones_loaded") == len(want_serials),
                           label + ": apexd_zone_serial / apexd_zones_loaded",
                           "got %r (%r) want %r" % (serials, p.get("apexd_zones_loaded"), want_serials))
                 st, _, zb = oc.http_request(cport, "GET", "/zones")
                 try:
                     zs = json.loads(zb)
-                    zl = {z["origin"]: z["serial"] for z in zs}
+                    zl = {z["origin"]: z["serial"] for z in zs if z["status"] == "loaded"}
+                    zf = sorted(z["origin"] for z in zs if z["status"] == "failed")
                     stable_at = [z.get("loaded_at") for z in zs if z["origin"] == "stable.test."]
                 except (ValueError, KeyError, TypeError):
-                    zl, stable_at = zb, None
-                res.check(zl == want_serials, label + ": /zones", "got %r want %r" % (zl, want_serials))
+                    zl, zf, stable_at = zb, None, None
+                res.check(zl == want_serials and zf == want_failed, label + ": /zones",
+                          "got %r %r want %r %r" % (zl, zf, want_serials, want_failed))
                 # stable.test.'s file never changes: reused, so never loaded again
                 res.check(stable_at == [stable_loaded_at], label + ": stable.test. reused (loaded_at kept)",
                           "loaded_at %r, first %r" % (stable_at, stable_loaded_at))
