@@ -151,14 +151,6 @@ def run_big(args, work, path, last_name):
     return out
 
 
-def git_commit():
-    try:
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
 def chart(path_png, results):
     data = os.path.splitext(path_png)[0] + ".dat"
     with open(data, "w") as f:
@@ -233,7 +225,7 @@ def main():
 
     k_cpu = median(results["knotd"], "cpu_us_per_q")
     a = results["apexd"]
-    lines = [f"Run {datetime.date.today()} at commit {git_commit()}; {args.rounds} rounds × {args.seconds} s; "
+    lines = [f"Run {datetime.date.today()} at commit {lib.git_commit()}; {args.rounds} rounds × {args.seconds} s; "
              f"realistic zone of {nrec} records, 100,000-query mix; medians.", "",
              "| server | queries/s | CPU µs/query | vs knotd | avg ms | max ms | avg ms @ "
              f"{args.rate}/s | max ms @ {args.rate}/s | lost |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

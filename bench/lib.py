@@ -256,8 +256,8 @@ def start_floor(binary, workdir, port=None, timeout=10.0):
     raise RuntimeError("udp_floor did not answer")
 
 
-def wait_answer(proc, qname, qtype="A", timeout=600.0):
-    """Seconds until `qname` is answered NOERROR with data (for load-time measurements)."""
+def poll_answer(proc, qname, qtype, ok, timeout, interval=0.02):
+    """Seconds until `ok(reply)` holds for a UDP query of `qname` `qtype`, None on timeout."""
     start = time.monotonic()
     deadline = start + timeout
     while time.monotonic() < deadline:
@@ -265,9 +265,29 @@ def wait_answer(proc, qname, qtype="A", timeout=600.0):
             raise RuntimeError(f"{proc.name} exited: {proc.stderr()[-2000:]}")
         try:
             r = harness.query(proc.port, qname, qtype, timeout=0.2)
-            if r is not None and r.rcode() == 0 and r.answer:
+            if r is not None and ok(r):
                 return time.monotonic() - start
         except Exception:  # noqa: BLE001 - keep polling
             pass
-        time.sleep(0.02)
-    raise RuntimeError(f"{proc.name} did not answer {qname} within {timeout}s")
+        time.sleep(interval)
+    return None
+
+
+def wait_answer(proc, qname, qtype="A", timeout=600.0):
+    """Seconds until `qname` is answered NOERROR with data (for load-time measurements)."""
+    seconds = poll_answer(proc, qname, qtype, lambda r: r.rcode() == 0 and bool(r.answer), timeout)
+    if seconds is None:
+        raise RuntimeError(f"{proc.name} did not answer {qname} within {timeout}s")
+    return seconds
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def git_commit():
+    """The checkout's short commit, for the reports."""
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"

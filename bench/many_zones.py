@@ -77,19 +77,7 @@ def generate(zdir, n):
 
 def poll_until(proc, qname, ok, timeout):
     """Seconds until `ok(reply)` holds for `qname` SOA (a UDP query every POLL s), None on timeout."""
-    start = time.monotonic()
-    deadline = start + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"{proc.name} exited: {proc.stderr()[-2000:]}")
-        try:
-            r = harness.query(proc.port, qname, "SOA", timeout=0.2)
-            if r is not None and ok(r):
-                return time.monotonic() - start
-        except Exception:  # noqa: BLE001 - keep polling
-            pass
-        time.sleep(POLL)
-    return None
+    return lib.poll_answer(proc, qname, "SOA", ok, timeout, POLL)
 
 
 def has_soa(r):
@@ -252,14 +240,6 @@ def write_changed(path):
 
 # ----------------------------------------------------------------------------- report
 
-def git_commit():
-    try:
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
 TIMEOUT_TEXT = "timeout"  # set to "> N s" from --reload-timeout
 
 
@@ -279,7 +259,7 @@ def report(args, res, n):
     global TIMEOUT_TEXT
     TIMEOUT_TEXT = f"> {args.reload_timeout:.0f} (timeout)"
     a = res.get("apexd", {})
-    lines = [f"Run {datetime.date.today()} at commit {git_commit()}; {n:,} zones × 11 records; "
+    lines = [f"Run {datetime.date.today()} at commit {lib.git_commit()}; {n:,} zones × 11 records; "
              "load = spawn until the last zone (and a sample of 100) answers SOA; memory after load "
              "(RSS; PSS summed over nsd's processes).", "",
              "| server | load s | vs nsd | RSS MiB | vs knotd |", "|---|---:|---:|---:|---:|"]

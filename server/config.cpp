@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <set>
+#include <unordered_set>
 #include <toml++/toml.h>
 
 #include "zone/wire/name.hpp"
@@ -22,11 +23,24 @@ namespace {
 }
 
 void check_keys(const std::string& path, const toml::table& t, const std::string& prefix,
-                const std::set<std::string>& allowed) {
+                std::initializer_list<std::string_view> allowed) {
   for (const auto& [k, v] : t) {
-    std::string key(k.str());
-    if (!allowed.count(key)) fail(path, v.source(), prefix + key, "unknown key");
+    std::string_view key = k.str();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+      fail(path, v.source(), prefix + std::string(key), "unknown key");
   }
+}
+
+// base/file, normalised; plain paths (no "." or ".." components, no "//") skip std::filesystem,
+// which costs microseconds a zone when a config lists 100,000 of them.
+std::string join_path(const std::string& base, const std::string& file) {
+  bool plain = file.find("/.") == std::string::npos && file.find("//") == std::string::npos &&
+               file.compare(0, 2, "./") != 0 && file.compare(0, 3, "../") != 0 && file != "." && file != "..";
+  if (plain && !file.empty() && file[0] == '/') return file;
+  if (plain && !file.empty() && (base.empty() || base == "/" || base.find("/.") == std::string::npos))
+    return base.empty() ? file : base + (base.back() == '/' ? "" : "/") + file;
+  std::filesystem::path f(file);
+  return (f.is_relative() ? std::filesystem::path(base) / f : f).lexically_normal().string();
 }
 
 const toml::table* table_at(const std::string& path, const toml::table& root, const char* name) {
@@ -197,8 +211,10 @@ void parse_rrl(const std::string& path, const toml::table& t, Config& c) {
 void parse_zones(const std::string& path, const toml::node& n, Config& c) {
   const toml::array* arr = n.as_array();
   if (!arr) fail(path, n.source(), "zone", "must be an array of tables ([[zone]])");
-  std::filesystem::path base = std::filesystem::path(path).parent_path();
-  std::set<std::string> seen;
+  std::string base = std::filesystem::path(path).parent_path().string();
+  std::unordered_set<std::string> seen;
+  seen.reserve(arr->size());
+  c.zones.reserve(c.zones.size() + arr->size());
   for (size_t i = 0; i < arr->size(); ++i) {
     const toml::node& e = *arr->get(i);
     std::string prefix = "zone[" + std::to_string(i) + "].";
@@ -217,8 +233,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     if (!seen.insert(z.origin).second) fail(path, origin->source(), prefix + "origin", "zone " + z.origin_text + " is listed twice");
     const toml::node* file = t->get("file");
     if (!file) fail(path, e.source(), prefix + "file", "missing");
-    std::filesystem::path f = get_string(path, *file, prefix + "file");
-    z.file = (f.is_relative() ? base / f : f).lexically_normal().string();
+    z.file = join_path(base, get_string(path, *file, prefix + "file"));
     if (const toml::node* fl = t->get("flatten")) {
       std::string mode = get_string(path, *fl, prefix + "flatten");
       if (mode == "apex") z.options.flatten = zone::FlattenMode::apex;

@@ -207,8 +207,10 @@ class Server {
     notify_systemd(reloading_notification());
     ReloadReport report;
     auto started = std::chrono::steady_clock::now();
+    int64_t config_ms = 0;
     try {
       Config next = load_config(cfg_.path);
+      config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
       auto set = build_zone_set(next, zones_.load().get(), report);
       zones_.publish(set);
     } catch (const std::exception& e) {
@@ -219,8 +221,8 @@ class Server {
     (report.failed ? reload_failures_ : reload_successes_).fetch_add(1);
     zone_failures_.fetch_add(report.failed);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-    spdlog::info("event=reload trigger={} loaded={} unchanged={} failed={} removed={} ms={}", trigger, report.loaded,
-                 report.reused, report.failed, report.removed, ms);
+    spdlog::info("event=reload trigger={} loaded={} unchanged={} failed={} removed={} ms={} config_ms={}", trigger,
+                 report.loaded, report.reused, report.failed, report.removed, ms, config_ms);
     notify_systemd("READY=1");
     return report;
   }

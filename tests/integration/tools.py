@@ -294,6 +294,25 @@ def check_command(res, binary, workdir):
               "apexd check: both broken zones reported with file:line",
               "exit %d\n%s" % (rc, out))
 
+    # Warnings, exit 0: a record outside the origin (ignored, file:line), and a flattened apex
+    # CNAME pointing outside our zones while [resolver] upstreams is empty (it would SERVFAIL).
+    with open(os.path.join(cdir, "warn.test.zone"), "w") as f:
+        f.write("$ORIGIN warn.test.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n"
+                "@ CNAME app.platform.example.\nwww.other.example. A 192.0.2.2\n")
+    warn = os.path.join(cdir, "warn.toml")
+    with open(warn, "w") as f:
+        f.write('[[zone]]\norigin = "warn.test."\nfile = "warn.test.zone"\n')
+    rc, out = run([binary, "check", "--config", warn], timeout=30)
+    res.check(rc == 0 and re.search(r"warning: \S*warn\.test\.zone:7: record www\.other\.example\. A is outside", out),
+              "apexd check: a record outside the origin is a file:line warning, exit 0",
+              "exit %d\n%s" % (rc, out))
+    res.check(re.search(r"warning: \S*warn\.toml: resolver\.upstreams: empty, but the flattened CNAME at warn\.test\.", out),
+              "apexd check: flattened CNAME outside our zones with no upstreams is a warning", out)
+    with open(warn, "a") as f:
+        f.write('[resolver]\nupstreams = ["127.0.0.1:5300"]\n')
+    rc, out = run([binary, "check", "--config", warn], timeout=30)
+    res.check(rc == 0 and "upstreams" not in out, "apexd check: no such warning once upstreams are set", out)
+
     badkey = os.path.join(cdir, "badkey.toml")
     with open(badkey, "w") as f:
         f.write('[server]\nlisten = ["127.0.0.1:%d"]\nno_such_key = 1\n' % port)

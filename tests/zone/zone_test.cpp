@@ -180,3 +180,30 @@ TEST_CASE("ZoneSet: the longest origin wins") {
   CHECK(set.zones().size() == 2);
   CHECK(zone::ZoneSet().find_suffix(view(wire_name("example.com."))) == nullptr);
 }
+
+TEST_CASE("ZoneSet: a failed zone answers for its names when it is the nearest origin") {
+  const std::string text = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\n";
+  auto parent = compile("example.com.", text);
+  auto grandchild = compile("deep.child.example.com.", text);
+  zone::FailedZone failed{wire_name("child.example.com."), "child.example.com.", "c.zone", "c.zone:3: broken"};
+  zone::ZoneSet set({parent, grandchild}, {failed});
+  struct Case {
+    std::string qname;
+    bool failed;  // the failed zone is the nearest
+  };
+  const std::vector<Case> cases = {
+      {"example.com.", false},          {"www.example.com.", false},
+      {"child.example.com.", true},     {"x.y.child.example.com.", true},
+      {"deep.child.example.com.", false}, {"a.deep.child.example.com.", false},
+      {"example.org.", false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.qname);
+    std::string q = wire_name(c.qname);
+    const zone::Zone* z = set.find_suffix(view(q));
+    const zone::FailedZone* f = set.failed_below(view(q), z);
+    CHECK((f != nullptr) == c.failed);
+    if (f) CHECK(f->origin_text == "child.example.com.");
+  }
+  CHECK(zone::ZoneSet({parent}).failed_below(view(wire_name("a.example.com.")), parent.get()) == nullptr);
+}
