@@ -1,6 +1,7 @@
 // The answer algorithm as a sequence of named steps, each returning an AnswerState.
 #include "server/answer.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -102,8 +103,13 @@ class Answerer {
       // RFC 8482 §4.1: answer ANY with one RRset of the name: the lowest type, as Knot does.
       auto sets = z_.rrsets(*node_);
       if (!sets.empty()) set = &sets[0];
+    } else if (qtype == rrtype::RRSIG) {
+      if (const RRset* sigs = z_.rrset(*node_, rrtype::RRSIG)) {
+        if (!put_lowest_covered(*sigs)) return truncate();
+        return AnswerState::hit;
+      }
     } else {
-      set = z_.rrset(*node_, qtype);  // RRSIG too: the name's signatures, as knotd answers
+      set = z_.rrset(*node_, qtype);
     }
     if (!set) return AnswerState::nodata;
     if (!put_rrset(Section::answer, sname_.view(), *set, set->ttl)) return truncate();
@@ -283,6 +289,27 @@ class Answerer {
       }
     }
     remember(&set, s);
+    return true;
+  }
+
+  // An RRSIG query is answered like ANY (RFC 8482 §4.1), as knotd answers it: the signatures
+  // of one RRset, the lowest type covered, not every signature at the name.
+  bool put_lowest_covered(const RRset& sigs) {
+    auto covered = [&](size_t i) {
+      auto r = z_.rdata(sigs, i);
+      return r.size() >= 2 ? uint16_t(r[0] << 8 | r[1]) : uint16_t(0);
+    };
+    uint16_t lowest = UINT16_MAX;
+    for (size_t i = 0; i < sigs.rdata_count; ++i) lowest = std::min(lowest, covered(i));
+    wire::PacketWriter::Mark m = w_.mark();
+    for (size_t i = 0; i < sigs.rdata_count; ++i) {
+      if (covered(i) != lowest) continue;
+      if (!w_.put_rr(Section::answer, sname_.view(), rrtype::RRSIG, wire::rrclass::IN, sigs.ttl, z_.rdata(sigs, i))) {
+        w_.rollback(m);
+        return false;
+      }
+    }
+    remember(&sigs, Section::answer);
     return true;
   }
 

@@ -40,8 +40,10 @@ bool may_point_into_id(const uint8_t* p, size_t n) {
 
 }  // namespace
 
-AnswerCache::AnswerCache(size_t slots)
-    : slots_(std::bit_ceil(std::max<size_t>(slots, 1))), mask_(slots_.size() - 1), seed_(std::random_device{}()) {}
+AnswerCache::AnswerCache(size_t slots, std::optional<uint64_t> seed)
+    : slots_(std::bit_ceil(std::max<size_t>(slots, 1))),
+      mask_(slots_.size() - 1),
+      seed_(seed ? *seed : std::random_device{}()) {}
 
 HandleResult AnswerCache::answer(const zone::ZoneSet& zones, uint64_t generation, std::span<const uint8_t> request,
                                  std::span<uint8_t> out, const HandlerOptions& opts) noexcept {

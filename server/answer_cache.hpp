@@ -1,6 +1,7 @@
 // AnswerCache: whole UDP answers kept per worker, keyed by the query's bytes after its ID.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -26,8 +27,9 @@ class AnswerCache {
   static constexpr size_t max_answer = 320;  ///< larger answers are not kept
   static constexpr size_t default_slots = 8192;  ///< about 3.5 MiB per worker
 
-  /// `slots` is rounded up to a power of two.
-  explicit AnswerCache(size_t slots = default_slots);
+  /// `slots` is rounded up to a power of two. `seed` keys the slot hash: random by default;
+  /// tests give a fixed one so which queries share a slot is the same on every run.
+  explicit AnswerCache(size_t slots = default_slots, std::optional<uint64_t> seed = std::nullopt);
 
   /// What handle_query(zones, request, out, opts) returns and writes, from the cache when it can.
   /// `generation` identifies the `zones` snapshot (SnapshotCell::Reader::generation()).
