@@ -2,6 +2,7 @@
 #include "server/config.hpp"
 
 #include <arpa/inet.h>
+#include <glob.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -212,8 +213,6 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
   const toml::array* arr = n.as_array();
   if (!arr) fail(path, n.source(), "zone", "must be an array of tables ([[zone]])");
   std::string base = std::filesystem::path(path).parent_path().string();
-  std::unordered_set<std::string> seen;
-  seen.reserve(arr->size());
   c.zones.reserve(c.zones.size() + arr->size());
   for (size_t i = 0; i < arr->size(); ++i) {
     const toml::node& e = *arr->get(i);
@@ -230,7 +229,9 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     if (!wire) fail(path, origin->source(), prefix + "origin", "not an absolute domain name (end it with a dot)");
     z.origin = wire::name_lower({reinterpret_cast<const uint8_t*>(wire->data()), wire->size()});
     z.origin_text = wire::name_to_text({reinterpret_cast<const uint8_t*>(z.origin.data()), z.origin.size()});
-    if (!seen.insert(z.origin).second) fail(path, origin->source(), prefix + "origin", "zone " + z.origin_text + " is listed twice");
+    z.config_file = path;
+    z.index = unsigned(i);
+    z.origin_line = origin->source().begin.line;
     const toml::node* file = t->get("file");
     if (!file) fail(path, e.source(), prefix + "file", "missing");
     z.file = join_path(base, get_string(path, *file, prefix + "file"));
@@ -309,16 +310,83 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
   return std::chrono::milliseconds(v * ms_per_unit);
 }
 
-Config parse_config(const std::string& text, const std::string& path) {
-  toml::table root;
+namespace {
+
+toml::table parse_toml(const std::string& text, const std::string& path) {
   try {
-    root = toml::parse(text, path);
+    return toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     throw ConfigError(path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
   }
+}
+
+std::string read_config_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open " + what);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// One included file: [[zone]] tables only; relative zone files are relative to it.
+std::vector<ZoneConfig> parse_included(const std::string& file) {
+  std::string text = read_config_file(file, "included config file");
+  toml::table root = parse_toml(text, file);
+  check_keys(file, root, "", {"zone"});
+  Config part;
+  if (const toml::node* n = root.get("zone")) parse_zones(file, *n, part);
+  return std::move(part.zones);
+}
+
+void add_includes(const std::string& path, const toml::node& n, Config& c, ConfigCache* cache) {
+  std::string base = std::filesystem::path(path).parent_path().string();
+  auto patterns = get_string_array(path, n, "include");
+  std::unordered_map<std::string, ConfigCache::Part> kept;
+  for (const std::string& pattern : patterns) {
+    std::string full = join_path(base, pattern);
+    glob_t g{};
+    int rc = ::glob(full.c_str(), GLOB_ERR, nullptr, &g);
+    std::vector<std::string> files(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
+    ::globfree(&g);
+    if (rc != 0 && rc != GLOB_NOMATCH) fail(path, n.source(), "include", "cannot read \"" + full + "\"");
+    std::sort(files.begin(), files.end());
+    for (const std::string& f : files) {
+      zone::FileStamp stamp = zone::stamp_file(f);  // before reading: a later change shows next time
+      auto hit = cache ? cache->parts.find(f) : decltype(cache->parts.end()){};
+      if (cache && hit != cache->parts.end() && hit->second.stamp == stamp && stamp.mtime_ns != 0) {
+        c.zones.insert(c.zones.end(), hit->second.zones.begin(), hit->second.zones.end());
+        kept[f] = std::move(hit->second);
+        continue;
+      }
+      std::vector<ZoneConfig> zones = parse_included(f);
+      c.zones.insert(c.zones.end(), zones.begin(), zones.end());
+      if (cache) kept[f] = {stamp, std::move(zones)};
+    }
+  }
+  if (cache) cache->parts = std::move(kept);  // files no longer included are forgotten
+}
+
+// Every origin once, across the config and its included files.
+void check_duplicates(const Config& c) {
+  std::unordered_map<std::string_view, const ZoneConfig*> seen;
+  seen.reserve(c.zones.size());
+  for (const ZoneConfig& z : c.zones) {
+    auto [it, fresh] = seen.emplace(z.origin, &z);
+    if (fresh) continue;
+    const ZoneConfig& first = *it->second;
+    throw ConfigError(z.config_file + ":" + std::to_string(z.origin_line) + ": zone[" + std::to_string(z.index) +
+                      "].origin: zone " + z.origin_text + " is listed twice (first at " + first.config_file + ":" +
+                      std::to_string(first.origin_line) + ")");
+  }
+}
+
+}  // namespace
+
+Config parse_config(const std::string& text, const std::string& path, ConfigCache* cache) {
+  toml::table root = parse_toml(text, path);
   Config c;
   c.path = path;
-  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "rrl", "zone"});
+  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "rrl", "zone", "include"});
   if (const toml::table* t = table_at(path, root, "rrl")) parse_rrl(path, *t, c);
   if (const toml::table* t = table_at(path, root, "control")) parse_control(path, *t, c);
   if (const toml::table* t = table_at(path, root, "server")) parse_server(path, *t, c);
@@ -326,7 +394,9 @@ Config parse_config(const std::string& text, const std::string& path) {
   if (const toml::table* t = table_at(path, root, "proxy")) parse_proxy(path, *t, c);
   if (const toml::table* t = table_at(path, root, "resolver")) parse_resolver(path, *t, c);
   if (const toml::node* n = root.get("zone")) parse_zones(path, *n, c);
-  if (c.zones.empty()) throw ConfigError(path + ":1: zone: no [[zone]] configured");
+  if (const toml::node* n = root.get("include")) add_includes(path, *n, c, cache);
+  check_duplicates(c);
+  if (c.zones.empty()) throw ConfigError(path + ":1: zone: no [[zone]] configured (in the file or its includes)");
   return c;
 }
 
@@ -339,12 +409,8 @@ std::vector<std::string> config_warnings(const Config& c, size_t proxied_names) 
   return out;
 }
 
-Config load_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path);
+Config load_config(const std::string& path, ConfigCache* cache) {
+  return parse_config(read_config_file(path, "config file"), path, cache);
 }
 
 }  // namespace apexd::server

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "server/rrl.hpp"
@@ -30,6 +31,19 @@ struct ZoneConfig {
   std::string file;    ///< resolved against the config file's folder
   unsigned line = 0;   ///< line of the [[zone]] table, for messages
   zone::ZoneOptions options;  ///< flatten mode and proxied names (absolute, lowercase wire)
+  std::string config_file;    ///< the file the table is in (the config or an included file)
+  unsigned index = 0;         ///< its position among that file's [[zone]] tables
+  unsigned origin_line = 0;   ///< line of its `origin` key
+};
+
+/// Parsed included zone lists, reused while their files are unchanged: a reload of 100,000
+/// zones spread over `include` files re-parses only the files that changed.
+struct ConfigCache {
+  struct Part {
+    zone::FileStamp stamp;
+    std::vector<ZoneConfig> zones;
+  };
+  std::unordered_map<std::string, Part> parts;  ///< by included file path
 };
 
 /// `[proxy]`: the edge addresses proxied names answer with.
@@ -75,9 +89,12 @@ struct Config {
 std::vector<std::string> config_warnings(const Config& c, size_t proxied_names);
 
 /// Reads and validates `path`. Unknown keys are errors (a typo must not pass silently).
-Config load_config(const std::string& path);
+/// `include = ["zones.d/*.toml"]` (globs relative to the config's folder) adds the [[zone]]
+/// tables of every matching file, in name order; with `cache`, files unchanged since the
+/// previous call (same mtime and size) are not parsed again.
+Config load_config(const std::string& path, ConfigCache* cache = nullptr);
 /// The same from text; `path` anchors relative zone files and names the source in messages.
-Config parse_config(const std::string& text, const std::string& path);
+Config parse_config(const std::string& text, const std::string& path, ConfigCache* cache = nullptr);
 
 /// Parses "127.0.0.1:53", "[::1]:53" or a bare address (port 53).
 ListenAddress parse_listen(const std::string& text);

@@ -48,8 +48,9 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   apexd::server::Config cfg;
+  apexd::server::ConfigCache config_cache;
   try {
-    cfg = apexd::server::load_config(config_path);
+    cfg = apexd::server::load_config(config_path, &config_cache);
     if (!cfg.log_file.empty() && !check) {
       auto file_logger = spdlog::basic_logger_mt("apexd-file", cfg.log_file);
       spdlog::set_default_logger(file_logger);
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
       std::cout << config_path << ": OK (" << cfg.zones.size() << " zones)\n";
       return 0;
     }
-    return apexd::server::run_server(cfg);
+    return apexd::server::run_server(cfg, std::move(config_cache));
   } catch (const apexd::server::ConfigError& e) {
     std::cerr << "error: " << e.what() << "\n";
   } catch (const apexd::zone::ZoneError& e) {

@@ -109,8 +109,9 @@ double seconds_since_epoch(std::chrono::system_clock::time_point t) {
 
 class Server {
  public:
-  explicit Server(const Config& cfg)
+  Server(const Config& cfg, ConfigCache cache)
       : cfg_(cfg),
+        config_cache_(std::move(cache)),
         zones_(std::make_shared<const zone::ZoneSet>()),
         edges_(make_edges(cfg.proxy)),
         upstream_(make_upstream_options(cfg.resolver)),
@@ -209,7 +210,7 @@ class Server {
     auto started = std::chrono::steady_clock::now();
     int64_t config_ms = 0;
     try {
-      Config next = load_config(cfg_.path);
+      Config next = load_config(cfg_.path, &config_cache_);
       config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
       auto set = build_zone_set(next, zones_.load().get(), report);
       zones_.publish(set);
@@ -355,6 +356,7 @@ class Server {
   }
 
   const Config& cfg_;
+  ConfigCache config_cache_;  ///< included zone lists, touched only by reloads (one at a time)
   SnapshotCell<zone::ZoneSet> zones_;
   EdgeAddresses edges_;
   resolver::ForwardUpstream upstream_;
@@ -370,6 +372,6 @@ class Server {
 
 }  // namespace
 
-int run_server(const Config& cfg) { return Server(cfg).run(); }
+int run_server(const Config& cfg, ConfigCache cache) { return Server(cfg, std::move(cache)).run(); }
 
 }  // namespace apexd::server

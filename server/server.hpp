@@ -22,7 +22,8 @@ size_t count_proxied(const zone::ZoneSet& zones);
 std::vector<std::string> serving_warnings(const Config& cfg, const zone::ZoneSet& zones);
 
 /// Binds every listen address on every worker and serves until SIGINT or SIGTERM; SIGHUP
-/// reloads. Returns the process exit code.
-int run_server(const Config& cfg);
+/// reloads (`cache`: the included files `cfg` was read with, so a reload parses only changed ones).
+/// Returns the process exit code.
+int run_server(const Config& cfg, ConfigCache cache = {});
 
 }  // namespace apexd::server

@@ -13,6 +13,11 @@ ZoneSet::ZoneSet(std::vector<std::shared_ptr<const Zone>> zones, std::vector<Fai
   for (size_t i = 0; i < failed_.size(); ++i) failed_by_origin_.emplace(std::string_view(failed_[i].origin), i);
 }
 
+const FailedZone* ZoneSet::find_failed(wire::NameView lower) const noexcept {
+  auto it = failed_by_origin_.find(std::string_view(reinterpret_cast<const char*>(lower.data()), lower.size()));
+  return it == failed_by_origin_.end() ? nullptr : &failed_[it->second];
+}
+
 const FailedZone* ZoneSet::failed_below(wire::NameView lower, const Zone* found) const noexcept {
   if (failed_by_origin_.empty()) return nullptr;
   size_t stop = found ? found->origin().size() : 0;

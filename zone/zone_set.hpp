@@ -37,6 +37,8 @@ class ZoneSet {
   /// The same as a shared pointer (reload keeps unchanged zones), or empty.
   std::shared_ptr<const Zone> shared_exact(wire::NameView lower) const;
 
+  /// The failed zone whose origin is exactly `lower`, or nullptr.
+  const FailedZone* find_failed(wire::NameView lower) const noexcept;
   /// The failed zone that `lower` falls in when it is nearer than `found` (the find_suffix
   /// result, may be nullptr), or nullptr. Costs nothing while every zone loaded.
   const FailedZone* failed_below(wire::NameView lower, const Zone* found) const noexcept;

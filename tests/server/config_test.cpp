@@ -244,3 +244,70 @@ TEST_CASE("load_config: a missing file is an error naming it") {
   REQUIRE(c.zones.size() == 1);
   CHECK(c.zones[0].file == (dir.path() / "example.com.zone").string());
 }
+
+TEST_CASE("load_config: include adds the zones of every matching file, parsed again only when changed") {
+  test::TempDir dir;
+  const std::string main = dir.write("apexd.toml", "include = [\"zones.d/*.toml\"]\n" + one_zone);
+  dir.write("zones.d/b.toml", "[[zone]]\norigin = \"b.test.\"\nfile = \"b.zone\"\n");
+  dir.write("zones.d/a.toml", "[[zone]]\norigin = \"a.test.\"\nfile = \"../zones/a.zone\"\n"
+                              "[[zone]]\norigin = \"a2.test.\"\nfile = \"/abs/a2.zone\"\n");
+  dir.write("zones.d/ignored.txt", "not toml");
+  server::ConfigCache cache;
+  server::Config c = server::load_config(main, &cache);
+  std::vector<std::string> origins;
+  for (const auto& z : c.zones) origins.push_back(z.origin_text);
+  CHECK(origins == std::vector<std::string>{"example.com.", "a.test.", "a2.test.", "b.test."});  // file name order
+  CHECK(c.zones[1].file == (dir.path() / "zones/a.zone").string());  // relative to the included file
+  CHECK(c.zones[2].file == "/abs/a2.zone");
+  CHECK(c.zones[3].config_file == (dir.path() / "zones.d/b.toml").string());
+  REQUIRE(cache.parts.size() == 2);
+
+  // An unchanged file is taken from the cache, a changed one is read again.
+  cache.parts[(dir.path() / "zones.d/a.toml").string()].zones[0].origin_text = "cached.";
+  dir.write("zones.d/b.toml", "[[zone]]\norigin = \"b3.test.\"\nfile = \"b.zone\"\n# longer\n");
+  c = server::load_config(main, &cache);
+  CHECK(c.zones[1].origin_text == "cached.");
+  CHECK(c.zones[3].origin_text == "b3.test.");
+  // A removed file is forgotten.
+  std::filesystem::remove(dir.path() / "zones.d/b.toml");
+  c = server::load_config(main, &cache);
+  CHECK(c.zones.size() == 3);
+  CHECK(cache.parts.size() == 1);
+}
+
+TEST_CASE("load_config: errors in included files name that file, duplicates name both places") {
+  test::TempDir dir;
+  const std::string main = dir.write("apexd.toml", "include = [\"zones.d/*.toml\"]\n" + one_zone);
+  const std::string bad = dir.write("zones.d/bad.toml", "[[zone]]\norigin = \"x.test.\"\nfile = \"x.zone\"\nflatten = 3\n");
+  std::string message;
+  try {
+    server::load_config(main);
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  CHECK(message.rfind(bad + ":4: zone[0].flatten", 0) == 0);
+
+  dir.write("zones.d/bad.toml", "[server]\nthreads = 2\n");
+  message.clear();
+  try {
+    server::load_config(main);
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  CHECK(message.rfind(bad + ":1: server: unknown key", 0) == 0);
+
+  const std::string dup = dir.write("zones.d/bad.toml", "[[zone]]\norigin = \"Example.COM.\"\nfile = \"x.zone\"\n");
+  message.clear();
+  try {
+    server::load_config(main);
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  CHECK(message.rfind(dup + ":2: zone[0].origin: zone example.com. is listed twice (first at " + main + ":3)", 0) == 0);
+
+  // Only included zones: fine; no zone anywhere: an error.
+  const std::string only = dir.write("only.toml", "include = [\"zones.d/*.toml\"]\n");
+  CHECK(server::load_config(only).zones.size() == 1);
+  const std::string none = dir.write("none.toml", "include = [\"nothing.d/*.toml\"]\n");
+  CHECK_THROWS_AS(server::load_config(none), ConfigError);
+}
