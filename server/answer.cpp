@@ -281,8 +281,15 @@ class Answerer {
   // --- helpers --------------------------------------------------------------------------
 
   bool put_rrset(Section s, NameView owner, const RRset& set, uint32_t ttl) {
+    return put_rdatas(s, owner, set, ttl, [](size_t) { return true; });
+  }
+
+  // The RDATAs of `set` that `keep(i)` selects, whole or not at all.
+  template <class Keep>
+  bool put_rdatas(Section s, NameView owner, const RRset& set, uint32_t ttl, Keep keep) {
     wire::PacketWriter::Mark m = w_.mark();
     for (size_t i = 0; i < set.rdata_count; ++i) {
+      if (!keep(i)) continue;
       if (!w_.put_rr(s, owner, set.type, wire::rrclass::IN, ttl, z_.rdata(set, i))) {
         w_.rollback(m);  // an RRset goes in whole or not at all
         return false;
@@ -301,16 +308,7 @@ class Answerer {
     };
     uint16_t lowest = UINT16_MAX;
     for (size_t i = 0; i < sigs.rdata_count; ++i) lowest = std::min(lowest, covered(i));
-    wire::PacketWriter::Mark m = w_.mark();
-    for (size_t i = 0; i < sigs.rdata_count; ++i) {
-      if (covered(i) != lowest) continue;
-      if (!w_.put_rr(Section::answer, sname_.view(), rrtype::RRSIG, wire::rrclass::IN, sigs.ttl, z_.rdata(sigs, i))) {
-        w_.rollback(m);
-        return false;
-      }
-    }
-    remember(&sigs, Section::answer);
-    return true;
+    return put_rdatas(Section::answer, sname_.view(), sigs, sigs.ttl, [&](size_t i) { return covered(i) == lowest; });
   }
 
   AnswerState truncate() {

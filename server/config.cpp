@@ -9,7 +9,6 @@
 #include <fstream>
 #include <sstream>
 #include <set>
-#include <unordered_set>
 #include <toml++/toml.h>
 
 #include "zone/wire/name.hpp"
@@ -330,6 +329,9 @@ std::string read_config_file(const std::string& path, const std::string& what) {
 
 // One included file: [[zone]] tables only; relative zone files are relative to it.
 std::vector<ZoneConfig> parse_included(const std::string& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))  // a folder or a device (/dev/zero) is no zone list
+    throw ConfigError(file + ": included path is not a regular file");
   std::string text = read_config_file(file, "included config file");
   toml::table root = parse_toml(text, file);
   check_keys(file, root, "", {"zone"});

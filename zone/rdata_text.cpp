@@ -101,6 +101,22 @@ bool put_char_string(std::string& out, std::string_view t, bool split = false) {
 bool is_hex(char c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
 int hex_value(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
 
+// Appends the bytes of hex digits to `out`, skipping `skip` characters; `high` carries a
+// pending high nibble between calls (-1: none). False on a character that is not hex.
+bool append_hex(std::string& out, std::string_view digits, int& high, char skip = 0) {
+  for (char c : digits) {
+    if (skip && c == skip) continue;
+    if (!is_hex(c)) return false;
+    if (high < 0) {
+      high = hex_value(c);
+    } else {
+      out += char(high << 4 | hex_value(c));
+      high = -1;
+    }
+  }
+  return true;
+}
+
 // ATMA (ATM Forum af-saa-0069.000): "+digits" is E.164 (format 1, the digits as ASCII);
 // hex digits, dots allowed between them, are an AESA/NSAP address (format 0). ldns 1.8 drops
 // the format byte.
@@ -115,19 +131,10 @@ bool put_atma(std::string& out, std::string_view t) {
     }
     return true;
   }
+  size_t start = out.size();
   out += '\x00';
   int high = -1;
-  for (char c : t) {
-    if (c == '.') continue;
-    if (!is_hex(c)) return false;
-    if (high < 0) {
-      high = hex_value(c);
-    } else {
-      out += char(high << 4 | hex_value(c));
-      high = -1;
-    }
-  }
-  return high < 0 && out.size() > 1;
+  return append_hex(out, t, high, '.') && high < 0 && out.size() > start + 1;
 }
 
 // A6 (RFC 2874 §3.1): prefix length 0..128, the address suffix (the last (128 - len) bits,
@@ -166,21 +173,14 @@ bool put_nxt(std::string& out, std::span<const std::string_view> tok, wire::Name
   return true;
 }
 
-}  // namespace
-
-namespace {
-
 // Lowercases the uncompressed name at `at`; returns the offset after it, or npos.
 size_t lower_name_at(std::string& r, size_t at) {
-  while (at < r.size()) {
-    uint8_t len = uint8_t(r[at]);
-    if (len == 0) return at + 1;
-    if (len > 63 || at + 1 + len > r.size()) return std::string::npos;
-    for (size_t i = at + 1; i <= at + len; ++i)
-      if (r[i] >= 'A' && r[i] <= 'Z') r[i] = char(r[i] | 0x20);
-    at += 1 + len;
-  }
-  return std::string::npos;
+  if (at >= r.size()) return std::string::npos;
+  auto* p = reinterpret_cast<uint8_t*>(r.data()) + at;
+  size_t n = wire::name_wire_length({p, r.size() - at});
+  if (n == 0) return std::string::npos;
+  wire::name_to_lower({p, n}, p);
+  return at + n;
 }
 
 size_t skip_char_string(const std::string& r, size_t at) {
@@ -296,17 +296,8 @@ std::optional<std::string> encode_generic_rdata(std::span<const std::string_view
   uint32_t len = 0;
   if (!parse_number(tok[1], 65535, len)) return "bad RDATA length '" + std::string(tok[1]) + "' after '\\#'";
   int high = -1;
-  for (size_t i = 2; i < tok.size(); ++i) {
-    for (char c : tok[i]) {
-      if (!is_hex(c)) return "bad hex encoding '" + std::string(tok[i]) + "' in '\\#' RDATA";
-      if (high < 0) {
-        high = hex_value(c);
-      } else {
-        out += char(high << 4 | hex_value(c));
-        high = -1;
-      }
-    }
-  }
+  for (size_t i = 2; i < tok.size(); ++i)
+    if (!append_hex(out, tok[i], high)) return "bad hex encoding '" + std::string(tok[i]) + "' in '\\#' RDATA";
   if (high >= 0) return "odd number of hex digits in '\\#' RDATA";
   if (out.size() != len)
     return "'\\#' length " + std::to_string(len) + " does not match the " + std::to_string(out.size()) + " bytes of data";

@@ -305,6 +305,17 @@ TEST_CASE("load_config: errors in included files name that file, duplicates name
   }
   CHECK(message.rfind(dup + ":2: zone[0].origin: zone example.com. is listed twice (first at " + main + ":3)", 0) == 0);
 
+  // A folder matched by the glob is refused, not read.
+  std::filesystem::create_directories(dir.path() / "zones.d/sub.toml");
+  message.clear();
+  try {
+    server::load_config(main);
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  CHECK(message.find("sub.toml: included path is not a regular file") != std::string::npos);
+  std::filesystem::remove(dir.path() / "zones.d/sub.toml");
+
   // Only included zones: fine; no zone anywhere: an error.
   const std::string only = dir.write("only.toml", "include = [\"zones.d/*.toml\"]\n");
   CHECK(server::load_config(only).zones.size() == 1);
