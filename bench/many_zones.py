@@ -376,6 +376,7 @@ def main():
     table, targets = report(args, res, args.zones)
     print("\n" + table)
     if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(table + "\n")
     answered = all(r["load_s"] is not None for r in res.values())

@@ -11,6 +11,8 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "server/zone_list_cache.hpp"
+#include "zone/origin_index.hpp"
 #include "zone/wire/name.hpp"
 
 namespace apexd::server {
@@ -212,6 +214,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
   const toml::array* arr = n.as_array();
   if (!arr) fail(path, n.source(), "zone", "must be an array of tables ([[zone]])");
   std::string base = std::filesystem::path(path).parent_path().string();
+  auto config_file = std::make_shared<const std::string>(path);
   c.zones.reserve(c.zones.size() + arr->size());
   for (size_t i = 0; i < arr->size(); ++i) {
     const toml::node& e = *arr->get(i);
@@ -228,7 +231,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     if (!wire) fail(path, origin->source(), prefix + "origin", "not an absolute domain name (end it with a dot)");
     z.origin = wire::name_lower({reinterpret_cast<const uint8_t*>(wire->data()), wire->size()});
     z.origin_text = wire::name_to_text({reinterpret_cast<const uint8_t*>(z.origin.data()), z.origin.size()});
-    z.config_file = path;
+    z.config_file = config_file;
     z.index = unsigned(i);
     z.origin_line = origin->source().begin.line;
     const toml::node* file = t->get("file");
@@ -368,24 +371,45 @@ void add_includes(const std::string& path, const toml::node& n, Config& c, Confi
   if (cache) cache->parts = std::move(kept);  // files no longer included are forgotten
 }
 
+// One [[zone]] table of the config cut out by ZoneListCache, parsed on its own.
+std::optional<ZoneConfig> parse_zone_piece(std::string_view piece, const std::string& path) {
+  try {  // any error: the whole-file parse that follows names it with the file's own line
+    toml::table root = toml::parse(piece, path);
+    const toml::node* zones = root.get("zone");
+    if (root.size() != 1 || !zones || !zones->as_array() || zones->as_array()->size() != 1) return std::nullopt;
+    Config one;
+    parse_zones(path, *zones, one);
+    return std::move(one.zones[0]);
+  } catch (const toml::parse_error&) {
+    return std::nullopt;
+  } catch (const ConfigError&) {
+    return std::nullopt;
+  }
+}
+
 // Every origin once, across the config and its included files.
 void check_duplicates(const Config& c) {
-  std::unordered_map<std::string_view, const ZoneConfig*> seen;
-  seen.reserve(c.zones.size());
-  for (const ZoneConfig& z : c.zones) {
-    auto [it, fresh] = seen.emplace(z.origin, &z);
-    if (fresh) continue;
-    const ZoneConfig& first = *it->second;
-    throw ConfigError(z.config_file + ":" + std::to_string(z.origin_line) + ": zone[" + std::to_string(z.index) +
-                      "].origin: zone " + z.origin_text + " is listed twice (first at " + first.config_file + ":" +
-                      std::to_string(first.origin_line) + ")");
-  }
+  zone::OriginIndex index;
+  auto dup = index.build(c.zones.size(), [&](size_t i) { return std::string_view(c.zones[i].origin); });
+  if (dup.first == zone::OriginIndex::npos) return;
+  const ZoneConfig& first = c.zones[dup.first];
+  const ZoneConfig& z = c.zones[dup.second];
+  throw ConfigError(*z.config_file + ":" + std::to_string(z.origin_line) + ": zone[" + std::to_string(z.index) +
+                    "].origin: zone " + z.origin_text + " is listed twice (first at " + *first.config_file + ":" +
+                    std::to_string(first.origin_line) + ")");
 }
 
 }  // namespace
 
 Config parse_config(const std::string& text, const std::string& path, ConfigCache* cache) {
-  toml::table root = parse_toml(text, path);
+  // With a cache, a config whose [[zone]] tables changed in one place is parsed in that place
+  // only (zone_list_cache.hpp); its other settings, before the first [[zone]], are parsed anew.
+  std::optional<ZoneListCache::Update> quick;
+  if (cache) {
+    if (!cache->zone_list) cache->zone_list = std::make_shared<ZoneListCache>();
+    quick = cache->zone_list->update(text, [&](std::string_view piece) { return parse_zone_piece(piece, path); });
+  }
+  toml::table root = parse_toml(quick ? std::string(quick->head) : text, path);
   Config c;
   c.path = path;
   check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "rrl", "zone", "include"});
@@ -395,7 +419,12 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
   if (const toml::table* t = table_at(path, root, "log")) parse_log(path, *t, c);
   if (const toml::table* t = table_at(path, root, "proxy")) parse_proxy(path, *t, c);
   if (const toml::table* t = table_at(path, root, "resolver")) parse_resolver(path, *t, c);
-  if (const toml::node* n = root.get("zone")) parse_zones(path, *n, c);
+  if (quick) {
+    c.zones = std::move(quick->zones);
+  } else if (const toml::node* n = root.get("zone")) {
+    parse_zones(path, *n, c);
+    if (cache) cache->zone_list->remember(text, c.zones);
+  }
   if (const toml::node* n = root.get("include")) add_includes(path, *n, c, cache);
   check_duplicates(c);
   if (c.zones.empty()) throw ConfigError(path + ":1: zone: no [[zone]] configured (in the file or its includes)");

@@ -1,6 +1,7 @@
 // apexd's TOML configuration: what it serves and where it listens. Errors name the key path.
 #pragma once
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <cstdint>
 #include <stdexcept>
@@ -31,19 +32,23 @@ struct ZoneConfig {
   std::string file;    ///< resolved against the config file's folder
   unsigned line = 0;   ///< line of the [[zone]] table, for messages
   zone::ZoneOptions options;  ///< flatten mode and proxied names (absolute, lowercase wire)
-  std::string config_file;    ///< the file the table is in (the config or an included file)
+  std::shared_ptr<const std::string> config_file;  ///< the file the table is in (the config or an included file)
   unsigned index = 0;         ///< its position among that file's [[zone]] tables
   unsigned origin_line = 0;   ///< line of its `origin` key
 };
 
-/// Parsed included zone lists, reused while their files are unchanged: a reload of 100,000
-/// zones spread over `include` files re-parses only the files that changed.
+/// Parsed zone lists, reused while unchanged: a reload of 100,000 zones re-parses only the
+/// included files that changed, and of the config file itself only the [[zone]] tables in the
+/// place where its text changed.
+class ZoneListCache;
+
 struct ConfigCache {
   struct Part {
     zone::FileStamp stamp;
     std::vector<ZoneConfig> zones;
   };
   std::unordered_map<std::string, Part> parts;  ///< by included file path
+  std::shared_ptr<ZoneListCache> zone_list;  ///< the config file's own [[zone]] tables
 };
 
 /// `[proxy]`: the edge addresses proxied names answer with.

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "server/config.hpp"
+#include "server/file_watch.hpp"
 #include "zone/zone_set.hpp"
 
 namespace apexd::server {
@@ -23,7 +24,9 @@ struct ReloadReport {
 /// stamp are unchanged are reused, and a zone that fails to load keeps its current data.
 /// A zone that fails with no data to keep (at start-up, or never loaded) is listed in the set's
 /// failed() zones, answered SERVFAIL, and retried by the next reload.
+/// With `watch` (one per server, used by one reload at a time), files its folder watches saw
+/// nothing happen to are not stat'ed.
 std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zone::ZoneSet* current,
-                                                    ReloadReport& report);
+                                                    ReloadReport& report, FileWatch* watch = nullptr);
 
 }  // namespace apexd::server

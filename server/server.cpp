@@ -122,7 +122,7 @@ class Server {
     // A zone that fails to load does not stop the others (as with Knot and NSD): it is logged,
     // answered SERVFAIL, reported by /healthz and /zones, and retried by every reload.
     ReloadReport report;
-    auto initial = build_zone_set(cfg_, nullptr, report);
+    auto initial = build_zone_set(cfg_, nullptr, report, &file_watch_);
     zone_failures_.fetch_add(report.failed);
     zones_.publish(initial);
     for (const std::string& w : serving_warnings(cfg_, *initial)) spdlog::warn("event=config_warning {}", w);
@@ -212,7 +212,7 @@ class Server {
     try {
       Config next = load_config(cfg_.path, &config_cache_);
       config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-      auto set = build_zone_set(next, zones_.load().get(), report);
+      auto set = build_zone_set(next, zones_.load().get(), report, &file_watch_);
       zones_.publish(set);
     } catch (const std::exception& e) {
       ++report.failed;
@@ -357,6 +357,7 @@ class Server {
 
   const Config& cfg_;
   ConfigCache config_cache_;  ///< included zone lists, touched only by reloads (one at a time)
+  FileWatch file_watch_;      ///< zone-file folders, likewise
   SnapshotCell<zone::ZoneSet> zones_;
   EdgeAddresses edges_;
   resolver::ForwardUpstream upstream_;

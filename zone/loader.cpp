@@ -402,7 +402,9 @@ FileStamp stamp_file(const std::string& path) {
   FileStamp st;
   st.path = path;
   struct stat sb {};
-  if (::stat(path.c_str(), &sb) == 0) {
+  if (::lstat(path.c_str(), &sb) == 0) {
+    st.watchable = S_ISREG(sb.st_mode) && sb.st_nlink == 1;
+    if (S_ISLNK(sb.st_mode) && ::stat(path.c_str(), &sb) != 0) return st;
     st.mtime_ns = int64_t(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec;
     st.size = uint64_t(sb.st_size);
   }

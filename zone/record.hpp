@@ -24,6 +24,9 @@ struct FileStamp {
   std::string path;
   int64_t mtime_ns = 0;
   uint64_t size = 0;
+  /// A regular file with one link, not a symlink: a watch on its folder sees every change to it
+  /// (a symlink's target or another hard link can change without an event in that folder).
+  bool watchable = false;
   bool operator==(const FileStamp&) const = default;
 };
 

@@ -5,11 +5,7 @@ namespace apexd::zone {
 
 ZoneSet::ZoneSet(std::vector<std::shared_ptr<const Zone>> zones, std::vector<FailedZone> failed)
     : zones_(std::move(zones)), failed_(std::move(failed)) {
-  by_origin_.reserve(zones_.size());
-  for (size_t i = 0; i < zones_.size(); ++i) {
-    wire::NameView o = zones_[i]->origin();  // stored lowercase
-    by_origin_.emplace(std::string_view(reinterpret_cast<const char*>(o.data()), o.size()), i);
-  }
+  by_origin_.build(zones_.size(), [this](size_t i) { return origin_at(i); });
   for (size_t i = 0; i < failed_.size(); ++i) failed_by_origin_.emplace(std::string_view(failed_[i].origin), i);
 }
 
@@ -32,13 +28,18 @@ const FailedZone* ZoneSet::failed_below(wire::NameView lower, const Zone* found)
 }
 
 const Zone* ZoneSet::find_exact(wire::NameView lower) const noexcept {
-  auto it = by_origin_.find(std::string_view(reinterpret_cast<const char*>(lower.data()), lower.size()));
-  return it == by_origin_.end() ? nullptr : zones_[it->second].get();
+  size_t i = index_of(lower);
+  return i == npos ? nullptr : zones_[i].get();
+}
+
+size_t ZoneSet::index_of(wire::NameView lower) const noexcept {
+  return by_origin_.find({reinterpret_cast<const char*>(lower.data()), lower.size()},
+                         [this](size_t i) { return origin_at(i); });
 }
 
 std::shared_ptr<const Zone> ZoneSet::shared_exact(wire::NameView lower) const {
-  auto it = by_origin_.find(std::string_view(reinterpret_cast<const char*>(lower.data()), lower.size()));
-  return it == by_origin_.end() ? nullptr : zones_[it->second];
+  size_t i = index_of(lower);
+  return i == npos ? nullptr : zones_[i];
 }
 
 const Zone* ZoneSet::find_suffix(wire::NameView lower) const noexcept {

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "zone/origin_index.hpp"
 #include "zone/zone.hpp"
 
 namespace apexd::zone {
@@ -34,6 +35,9 @@ class ZoneSet {
   const Zone* find_suffix(wire::NameView lower) const noexcept;
   /// The zone whose origin is exactly `lower`, or nullptr.
   const Zone* find_exact(wire::NameView lower) const noexcept;
+  /// Its position in zones(), or npos.
+  size_t index_of(wire::NameView lower) const noexcept;
+  static constexpr size_t npos = size_t(-1);
   /// The same as a shared pointer (reload keeps unchanged zones), or empty.
   std::shared_ptr<const Zone> shared_exact(wire::NameView lower) const;
 
@@ -49,7 +53,11 @@ class ZoneSet {
  private:
   std::vector<std::shared_ptr<const Zone>> zones_;
   std::vector<FailedZone> failed_;
-  std::unordered_map<std::string_view, size_t> by_origin_;  ///< index into zones_ (copies stay valid)
+  std::string_view origin_at(size_t i) const noexcept {
+    wire::NameView o = zones_[i]->origin();  // stored lowercase
+    return {reinterpret_cast<const char*>(o.data()), o.size()};
+  }
+  OriginIndex by_origin_;  ///< positions in zones_
   std::unordered_map<std::string_view, size_t> failed_by_origin_;  ///< index into failed_
 };
 

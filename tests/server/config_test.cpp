@@ -259,7 +259,7 @@ TEST_CASE("load_config: include adds the zones of every matching file, parsed ag
   CHECK(origins == std::vector<std::string>{"example.com.", "a.test.", "a2.test.", "b.test."});  // file name order
   CHECK(c.zones[1].file == (dir.path() / "zones/a.zone").string());  // relative to the included file
   CHECK(c.zones[2].file == "/abs/a2.zone");
-  CHECK(c.zones[3].config_file == (dir.path() / "zones.d/b.toml").string());
+  CHECK(*c.zones[3].config_file == (dir.path() / "zones.d/b.toml").string());
   REQUIRE(cache.parts.size() == 2);
 
   // An unchanged file is taken from the cache, a changed one is read again.

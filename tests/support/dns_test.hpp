@@ -1,5 +1,7 @@
 // Test helpers: query bytes, temporary folders, and ldns decoding of packets into zone-file text.
 #pragma once
+#include <compare>
+#include <optional>  // before ldns, whose headers break <optional>'s operator<=> when it comes after
 #include <doctest/doctest.h>
 #include <ldns/ldns.h>
 #include <unistd.h>
