@@ -110,7 +110,8 @@ def start_apexd_include(binary, d, zones):
     """apexd with the zone list spread over zones.d/*.toml (PART_SIZE zones a file), the layout
     for many zones: a reload parses only the included files that changed."""
     inc = os.path.join(d, "zones.d")
-    os.makedirs(inc, exist_ok=True)
+    shutil.rmtree(inc, ignore_errors=True)  # a reused --work-dir keeps no zone added by an earlier run
+    os.makedirs(inc)
     for k in range(0, len(zones), PART_SIZE):
         with open(os.path.join(inc, f"part-{k // PART_SIZE:05d}.toml"), "w") as f:
             f.write("".join(conf_block("apexd", o, p) for o, p in zones[k:k + PART_SIZE]))
