@@ -210,6 +210,67 @@ void parse_rrl(const std::string& path, const toml::table& t, Config& c) {
   }
 }
 
+// "192.0.2.0/24", "2001:db8::1", "key:xfr-key" or both, space-separated ("192.0.2.0/24 key:xfr-key").
+zone::AccessEntry parse_access_entry(const std::string& text) {
+  zone::AccessEntry e;
+  std::istringstream words(text);
+  std::string w;
+  bool any = false;
+  while (words >> w) {
+    any = true;
+    if (w.starts_with("key:")) {
+      if (!e.key.empty()) throw std::invalid_argument("\"" + text + "\" names two keys");
+      std::string name = w.substr(4);
+      if (!name.empty() && name.back() != '.') name += '.';
+      auto wire = wire::name_from_text(name);
+      if (!wire || name == ".") throw std::invalid_argument("\"" + w + "\" is not a key name");
+      e.key = wire::name_lower({reinterpret_cast<const uint8_t*>(wire->data()), wire->size()});
+    } else {
+      if (e.family) throw std::invalid_argument("\"" + text + "\" has two address prefixes");
+      Prefix p = parse_prefix(w);
+      e.family = p.family == AF_INET ? 4 : 6;
+      e.prefix_len = p.length;
+      std::copy(std::begin(p.bytes), std::end(p.bytes), e.address.begin());
+    }
+  }
+  if (!any) throw std::invalid_argument("is empty (an address prefix, \"key:NAME\", or both)");
+  return e;
+}
+
+void parse_keys(const std::string& path, const toml::node& n, Config& c) {
+  const toml::array* arr = n.as_array();
+  if (!arr) fail(path, n.source(), "key", "must be an array of tables ([[key]])");
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const toml::node& e = *arr->get(i);
+    std::string prefix = "key[" + std::to_string(i) + "].";
+    const toml::table* t = e.as_table();
+    if (!t) fail(path, e.source(), "key[" + std::to_string(i) + "]", "must be a table");
+    check_keys(path, *t, prefix, {"name", "algorithm", "secret"});
+    KeyConfig k;
+    k.line = e.source().begin.line;
+    for (const char* field : {"name", "algorithm", "secret"})
+      if (!t->get(field)) fail(path, e.source(), prefix + field, "missing");
+    k.name_text = get_string(path, *t->get("name"), prefix + "name");
+    if (!k.name_text.empty() && k.name_text.back() != '.') k.name_text += '.';
+    auto wire = wire::name_from_text(k.name_text);
+    if (!wire || k.name_text == ".") fail(path, t->get("name")->source(), prefix + "name", "not a domain name");
+    k.name = wire::name_lower({reinterpret_cast<const uint8_t*>(wire->data()), wire->size()});
+    k.algorithm = get_string(path, *t->get("algorithm"), prefix + "algorithm");
+    if (k.algorithm.ends_with(".")) k.algorithm.pop_back();
+    static const std::set<std::string> known = {"hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"};
+    if (!known.count(k.algorithm))
+      fail(path, t->get("algorithm")->source(), prefix + "algorithm",
+           "\"" + k.algorithm + "\" is not one of hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1");
+    k.secret = get_string(path, *t->get("secret"), prefix + "secret");
+    if (k.secret.empty()) fail(path, t->get("secret")->source(), prefix + "secret", "is empty");
+    for (const KeyConfig& other : c.keys)
+      if (other.name == k.name)
+        fail(path, t->get("name")->source(), prefix + "name",
+             "key " + k.name_text + " is defined twice (first at line " + std::to_string(other.line) + ")");
+    c.keys.push_back(std::move(k));
+  }
+}
+
 void parse_zones(const std::string& path, const toml::node& n, Config& c) {
   const toml::array* arr = n.as_array();
   if (!arr) fail(path, n.source(), "zone", "must be an array of tables ([[zone]])");
@@ -221,7 +282,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     std::string prefix = "zone[" + std::to_string(i) + "].";
     const toml::table* t = e.as_table();
     if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
-    check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied"});
+    check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify"});
     ZoneConfig z;
     z.line = e.source().begin.line;
     const toml::node* origin = t->get("origin");
@@ -255,6 +316,27 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
         if (!wire::name_is_subdomain(wv, origin_view))
           fail(path, px->as_array()->get(k)->source(), key, "\"" + names[k] + "\" is outside the zone " + z.origin_text);
         z.options.proxied.push_back(wire::name_lower(wv));
+      }
+    }
+    if (const toml::node* n = t->get("allow_transfer")) {
+      auto entries = get_string_array(path, *n, prefix + "allow_transfer");
+      for (size_t k = 0; k < entries.size(); ++k) {
+        try {
+          z.options.allow_transfer.push_back(parse_access_entry(entries[k]));
+        } catch (const std::invalid_argument& e) {
+          fail(path, n->as_array()->get(k)->source(), prefix + "allow_transfer[" + std::to_string(k) + "]", e.what());
+        }
+      }
+    }
+    if (const toml::node* n = t->get("notify")) {
+      auto targets = get_string_array(path, *n, prefix + "notify");
+      for (size_t k = 0; k < targets.size(); ++k) {
+        try {
+          ListenAddress a = parse_listen(targets[k]);
+          z.options.notify.push_back({a.host, a.port});
+        } catch (const std::invalid_argument& e) {
+          fail(path, n->as_array()->get(k)->source(), prefix + "notify[" + std::to_string(k) + "]", e.what());
+        }
       }
     }
     c.zones.push_back(std::move(z));
@@ -387,6 +469,19 @@ std::optional<ZoneConfig> parse_zone_piece(std::string_view piece, const std::st
   }
 }
 
+// Every key an access list names is a [[key]] of the config.
+void check_access_keys(const Config& c) {
+  for (const ZoneConfig& z : c.zones)
+    for (const zone::AccessEntry& e : z.options.allow_transfer) {
+      if (e.key.empty() || std::any_of(c.keys.begin(), c.keys.end(), [&](const KeyConfig& k) { return k.name == e.key; }))
+        continue;
+      throw ConfigError(*z.config_file + ":" + std::to_string(z.line) + ": zone[" + std::to_string(z.index) +
+                        "].allow_transfer: key " +
+                        wire::name_to_text({reinterpret_cast<const uint8_t*>(e.key.data()), e.key.size()}) +
+                        " is not defined by a [[key]]");
+    }
+}
+
 // Every origin once, across the config and its included files.
 void check_duplicates(const Config& c) {
   zone::OriginIndex index;
@@ -412,7 +507,8 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
   toml::table root = parse_toml(quick ? std::string(quick->head) : text, path);
   Config c;
   c.path = path;
-  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "rrl", "zone", "include"});
+  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "rrl", "key", "zone", "include"});
+  if (const toml::node* n = root.get("key")) parse_keys(path, *n, c);
   if (const toml::table* t = table_at(path, root, "rrl")) parse_rrl(path, *t, c);
   if (const toml::table* t = table_at(path, root, "control")) parse_control(path, *t, c);
   if (const toml::table* t = table_at(path, root, "server")) parse_server(path, *t, c);
@@ -427,6 +523,7 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
   }
   if (const toml::node* n = root.get("include")) add_includes(path, *n, c, cache);
   check_duplicates(c);
+  check_access_keys(c);
   if (c.zones.empty()) throw ConfigError(path + ":1: zone: no [[zone]] configured (in the file or its includes)");
   return c;
 }

@@ -37,6 +37,16 @@ struct ZoneConfig {
   unsigned origin_line = 0;   ///< line of its `origin` key
 };
 
+/// `[[key]]`: a TSIG key (RFC 8945) for transfers and NOTIFY, in the form `tsig-keygen` and
+/// `keymgr -t` print (name, algorithm, base64 secret).
+struct KeyConfig {
+  std::string name;       ///< lowercase wire form
+  std::string name_text;
+  std::string algorithm;  ///< "hmac-sha256", "hmac-sha512", "hmac-sha1", "hmac-sha224", "hmac-sha384"
+  std::string secret;     ///< base64, as written
+  unsigned line = 0;
+};
+
 /// Parsed zone lists, reused while unchanged: a reload of 100,000 zones re-parses only the
 /// included files that changed, and of the config file itself only the [[zone]] tables in the
 /// place where its text changed.
@@ -87,6 +97,7 @@ struct Config {
   ResolverConfig resolver;
   RrlConfig rrl;
   unsigned tcp_max_per_client = 64;  ///< connections from one address, across workers
+  std::vector<KeyConfig> keys;
   std::vector<ZoneConfig> zones;
 };
 

@@ -96,6 +96,11 @@ void render_worker_metrics(std::string& out, const std::vector<const WorkerCount
       {"apexd_rrl_slipped_total", "Rate-limited UDP answers sent truncated (TC=1) instead.", &WorkerCounters::rrl_slipped},
       {"apexd_answer_cache_hits_total", "UDP queries answered by copying an identical earlier answer.",
        &WorkerCounters::answer_cache_hits},
+      {"apexd_transfers_out_total", "Zone transfers (AXFR, IXFR) sent in full.", &WorkerCounters::transfers_out},
+      {"apexd_transfers_refused_total", "Zone transfer requests refused (access, TSIG, unknown zone, limit).",
+       &WorkerCounters::transfers_refused},
+      {"apexd_transfers_failed_total", "Zone transfers cut off (the client stopped reading, a write timed out).",
+       &WorkerCounters::transfers_failed},
   };
   for (const Simple& s : simple) {
     prom_header(out, s.name, "counter", s.help);

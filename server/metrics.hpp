@@ -33,6 +33,7 @@ struct WorkerCounters {
   std::array<std::array<std::array<Counter, rcode_slots>, qtype_slots>, 2> queries;
   Counter truncated, dropped, malformed, tcp_connections, tcp_refused, resolutions_waited, resolutions_shed;
   Counter rrl_dropped, rrl_slipped, answer_cache_hits;
+  Counter transfers_out, transfers_refused, transfers_failed;
 
   uint64_t total_queries() const {
     uint64_t n = 0;

@@ -125,6 +125,7 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
         spdlog::warn("event=zone_warning zone={} warning=\"{}\"", zc.origin_text, w);
         report.warnings.push_back(w);
       }
+      if (!z->options().notify.empty()) report.loaded_zones.push_back(z);
       zones.push_back(std::move(z));
     } catch (const std::exception& e) {
       ++report.failed;

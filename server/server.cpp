@@ -5,6 +5,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -17,6 +18,7 @@
 #include "server/metrics.hpp"
 #include "server/process.hpp"
 #include "server/worker.hpp"
+#include "xfr/notify_out.hpp"
 #include "zone/zone.hpp"
 
 namespace apexd::server {
@@ -212,8 +214,10 @@ class Server {
     try {
       Config next = load_config(cfg_.path, &config_cache_);
       config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-      auto set = build_zone_set(next, zones_.load().get(), report, &file_watch_);
+      auto previous = zones_.load();
+      auto set = build_zone_set(next, previous.get(), report, &file_watch_);
       zones_.publish(set);
+      announce(*previous, report.loaded_zones);
     } catch (const std::exception& e) {
       ++report.failed;
       report.errors.push_back(e.what());
@@ -226,6 +230,27 @@ class Server {
                  report.loaded, report.reused, report.failed, report.removed, ms, config_ms);
     notify_systemd("READY=1");
     return report;
+  }
+
+  // NOTIFY (RFC 1996) for every reloaded zone whose serial moved, to each of its targets; sent
+  // and retried on the main thread, which only waits for signals otherwise.
+  void announce(const zone::ZoneSet& previous, const std::vector<std::shared_ptr<const zone::Zone>>& loaded) {
+    for (const auto& z : loaded) {
+      const zone::Zone* before = previous.find_exact(z->origin());
+      if (before && before->serial() == z->serial()) continue;
+      for (const zone::NotifyTarget& t : z->options().notify)
+        asio::co_spawn(main_io_, notify_one(z, t), asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> notify_one(std::shared_ptr<const zone::Zone> z, zone::NotifyTarget t) {
+    xfr::NotifyOutcome o = co_await xfr::send_notify(z, t);
+    if (o.acknowledged)
+      spdlog::info("event=notify_sent zone={} serial={} target={} attempts={}", z->origin_text(), z->serial(), o.target,
+                   o.attempts);
+    else
+      spdlog::warn("event=notify_failed zone={} serial={} target={} attempts={} rcode={}", z->origin_text(), z->serial(),
+                   o.target, o.attempts, o.rcode);
   }
 
   ControlHandlers handlers() {

@@ -34,6 +34,12 @@ class SnapshotCell {
       if (cell_.generation_.load(std::memory_order_acquire) != generation_) refresh();
       return *snapshot_;
     }
+    /// The same snapshot as a shared pointer, for work that outlives the current call (a zone
+    /// transfer holds its zones across many writes).
+    std::shared_ptr<const T> shared() {
+      get();
+      return snapshot_;
+    }
     /// The generation of the snapshot get() last returned (changes with every publish seen).
     uint64_t generation() const { return generation_; }
 

@@ -13,7 +13,9 @@
 #include <cstring>
 #include <vector>
 
+#include "server/transfer.hpp"
 #include "server/worker.hpp"
+#include "zone/wire/types.hpp"
 
 namespace apexd::server {
 
@@ -61,6 +63,12 @@ asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s, std::string cli
     if (!co_await read_with_deadline(s, asio::buffer(in.data(), len), tcp_query_timeout)) break;
     std::span<uint8_t> answer(out.data() + 2, max_message_size);
     std::span<const uint8_t> request(in.data(), len);
+    wire::Query xfr;
+    if (wire::parse_query(request, xfr) == wire::ParseStatus::ok && xfr.header.opcode == wire::opcode::QUERY &&
+        (xfr.qtype == wire::rrtype::AXFR || xfr.qtype == wire::rrtype::IXFR)) {
+      if (!co_await serve_transfer(ctx, s, request, xfr, peer)) break;
+      continue;
+    }
     auto start = std::chrono::steady_clock::now();
     HandleResult r = handle_query(ctx.zones.get(), request, answer, opts);
     if (r.needs_resolution) r = co_await answer_after_resolution(ctx, request, answer, Transport::tcp, r);

@@ -13,8 +13,6 @@
 
 namespace apexd::server {
 
-namespace {
-
 std::string peer_text(const void* peer) {
   if (!peer) return "-";
   const auto* ss = static_cast<const sockaddr_storage*>(peer);
@@ -31,6 +29,8 @@ std::string peer_text(const void* peer) {
   port = ntohs(a->sin6_port);
   return "[" + std::string(host) + "]:" + std::to_string(port);
 }
+
+namespace {
 
 void log_query(Transport t, const void* peer, std::span<const uint8_t> request, std::span<const uint8_t> response,
                const HandleResult& r, int64_t micros) {

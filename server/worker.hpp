@@ -68,6 +68,9 @@ struct WorkerContext {
   }
 };
 
+/// "192.0.2.1:5353" or "[2001:db8::1]:53" of a sockaddr_storage; "-" for null.
+std::string peer_text(const void* peer);
+
 /// Counts an answered query (and logs it when [log] queries is on).
 void account(WorkerContext& ctx, Transport t, const void* peer, std::span<const uint8_t> request,
              std::span<const uint8_t> response, const HandleResult& r, int64_t micros);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Enforces DESIGN.md's dependency rule: server -> {zone, resolver} -> zone/wire, nothing back up.
+"""Enforces DESIGN.md's dependency rule: server -> {xfr, resolver} -> zone -> zone/wire, nothing back up.
 
 Also: ldns is included only by zone/loader.cpp, and no header mentions ldns.
 Prints `N passed, N failed` and exits non-zero on any violation.
@@ -16,9 +16,10 @@ ALLOWED = {
     "zone/wire": {"zone/wire"},
     "zone": {"zone", "zone/wire"},
     "resolver": {"resolver", "zone/wire"},
-    "server": {"server", "zone", "zone/wire", "resolver"},
+    "xfr": {"xfr", "zone", "zone/wire"},
+    "server": {"server", "zone", "zone/wire", "resolver", "xfr"},
 }
-PROJECT_DIRS = ("zone/wire/", "zone/", "resolver/", "server/")
+PROJECT_DIRS = ("zone/wire/", "zone/", "resolver/", "xfr/", "server/")
 
 
 def folder_of(rel: str) -> str:

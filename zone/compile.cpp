@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <numeric>
+#include <tuple>
 
 #include "zone/cf_tags.hpp"
 #include "zone/wire/types.hpp"
@@ -81,8 +82,8 @@ class ZoneBuilder {
 
   std::shared_ptr<const Zone> build(std::vector<Record> records) {
     records_ = std::move(records);
-    set_nsec3_aside();
     zone_ = std::shared_ptr<Zone>(new Zone());
+    set_nsec3_aside();
     zone_->source_ = source_;
     zone_->files_ = std::move(files_);
     zone_->warnings_ = std::move(warnings_);
@@ -103,14 +104,32 @@ class ZoneBuilder {
  private:
   // RFC 5155 §7.2.8: a query for an NSEC3 owner name (which holds nothing but the NSEC3 and its
   // RRSIG) is answered as if the NSEC3 did not exist — NXDOMAIN, as knotd does, which keeps the
-  // NSEC3 chain in a tree of its own. So NSEC3 RRsets and their signatures get no node.
+  // NSEC3 chain in a tree of its own. So NSEC3 RRsets and their signatures get no node; they
+  // are kept aside, in canonical order without duplicates, for zone transfers.
   void set_nsec3_aside() {
     auto nsec3_data = [](const Record& r) {
       if (r.type == wire::rrtype::NSEC3) return true;
       return r.type == wire::rrtype::RRSIG && r.rdata.size() >= 2 && uint8_t(r.rdata[0]) == 0 &&
              uint8_t(r.rdata[1]) == wire::rrtype::NSEC3;
     };
-    std::erase_if(records_, nsec3_data);
+    auto split = std::stable_partition(records_.begin(), records_.end(), [&](const Record& r) { return !nsec3_data(r); });
+    std::vector<Zone::AsideRecord>& aside = zone_->aside_;
+    for (auto it = split; it != records_.end(); ++it) {
+      NameView owner(reinterpret_cast<const uint8_t*>(it->owner.data()), it->owner.size());
+      aside.push_back({wire::name_lower(owner), it->type, it->ttl, std::move(it->rdata)});
+    }
+    records_.erase(split, records_.end());
+    auto key = [](const Zone::AsideRecord& r) { return std::tie(r.type, r.rdata); };
+    std::sort(aside.begin(), aside.end(), [&](const Zone::AsideRecord& a, const Zone::AsideRecord& b) {
+      int c = wire::name_canonical_compare({reinterpret_cast<const uint8_t*>(a.owner.data()), a.owner.size()},
+                                           {reinterpret_cast<const uint8_t*>(b.owner.data()), b.owner.size()});
+      return c != 0 ? c < 0 : key(a) < key(b);
+    });
+    aside.erase(std::unique(aside.begin(), aside.end(),
+                            [&](const Zone::AsideRecord& a, const Zone::AsideRecord& b) {
+                              return a.owner == b.owner && key(a) == key(b);
+                            }),
+                aside.end());
   }
 
   // --- ordering ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // The compiled, immutable zone: nodes in canonical order, flags, parents, glue, pre-encoded RDATA.
 #pragma once
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -33,10 +34,30 @@ enum class FlattenMode : uint8_t {
   all,   ///< every CNAME of the zone
 };
 
+/// One entry of an access list (`allow_transfer`): a source prefix, a TSIG key, or both. A
+/// request matches when its source is inside the prefix (if one is given) and it is signed
+/// with the key (if one is named).
+struct AccessEntry {
+  uint8_t family = 0;  ///< 4 or 6; 0 = any address
+  uint8_t prefix_len = 0;
+  std::array<uint8_t, 16> address{};
+  std::string key;  ///< lowercase wire name of a [[key]]; empty = no key required
+  bool operator==(const AccessEntry&) const = default;
+};
+
+/// A secondary to NOTIFY (RFC 1996) when the zone changes.
+struct NotifyTarget {
+  std::string host;  ///< literal IPv4 or IPv6 address
+  uint16_t port = 53;
+  bool operator==(const NotifyTarget&) const = default;
+};
+
 /// Per-zone settings from the config.
 struct ZoneOptions {
   FlattenMode flatten = FlattenMode::apex;
   std::vector<std::string> proxied;  ///< absolute wire names (lowercase) answered with edge addresses
+  std::vector<AccessEntry> allow_transfer;  ///< empty: no transfers
+  std::vector<NotifyTarget> notify;
   bool operator==(const ZoneOptions&) const = default;
 };
 
@@ -119,6 +140,16 @@ class Zone {
   size_t proxied_count() const { return proxied_count_; }
   size_t flattened_count() const { return flattened_count_; }
 
+  /// Records that get no node: the NSEC3 chain and its signatures (RFC 5155 §7.2.8), in
+  /// canonical order. Never answered; sent by zone transfers.
+  struct AsideRecord {
+    std::string owner;  ///< lowercase wire form
+    uint16_t type;
+    uint32_t ttl;
+    std::string rdata;
+  };
+  const std::vector<AsideRecord>& aside() const { return aside_; }
+
   const RRset& soa() const { return *soa_; }
   /// TTL of the SOA in negative answers: min(SOA TTL, MINIMUM) (RFC 2308 §3).
   uint32_t negative_ttl() const { return negative_ttl_; }
@@ -141,6 +172,7 @@ class Zone {
   std::vector<RdataRef> rdatas_;
   std::vector<uint8_t> rdata_bytes_;
   std::vector<Additional> additionals_;
+  std::vector<AsideRecord> aside_;
   std::vector<uint32_t> index_;  ///< open addressing, linear probing: node index or no_node
   size_t index_mask_ = 0;
   uint64_t hash_seed_ = 0;

@@ -32,7 +32,39 @@ const std::string one_zone =
     "origin = \"example.com.\"\n"
     "file = \"example.com.zone\"\n";
 
+const std::string key_table =
+    "[[key]]\n"
+    "name = \"xfr-key\"\n"
+    "algorithm = \"hmac-sha256\"\n"
+    "secret = \"Ym9ndXMgc2VjcmV0IGZvciB0ZXN0cyBvbmx5\"\n";
+
 }  // namespace
+
+TEST_CASE("parse_config: keys, allow_transfer and notify") {
+  server::Config c = server::parse_config(key_table + one_zone +
+                                              "allow_transfer = [\"192.0.2.0/24\", \"key:xfr-key\", \"2001:db8::/32 key:XFR-Key.\"]\n"
+                                              "notify = [\"192.0.2.2:53\", \"[2001:db8::2]:5300\", \"192.0.2.3\"]\n",
+                                          path);
+  REQUIRE(c.keys.size() == 1);
+  CHECK(c.keys[0].name_text == "xfr-key.");
+  CHECK(c.keys[0].name == test::wire_name("xfr-key."));
+  CHECK(c.keys[0].algorithm == "hmac-sha256");
+  const auto& acl = c.zones[0].options.allow_transfer;
+  REQUIRE(acl.size() == 3);
+  CHECK(acl[0].family == 4);
+  CHECK(acl[0].prefix_len == 24);
+  CHECK(acl[0].key.empty());
+  CHECK(acl[1].family == 0);
+  CHECK(acl[1].key == test::wire_name("xfr-key."));
+  CHECK(acl[2].family == 6);
+  CHECK(acl[2].prefix_len == 32);
+  CHECK(acl[2].key == test::wire_name("xfr-key."));  // names are compared without case
+  const auto& notify = c.zones[0].options.notify;
+  REQUIRE(notify.size() == 3);
+  CHECK(notify[1].host == "2001:db8::2");
+  CHECK(notify[1].port == 5300);
+  CHECK(notify[2].port == 53);
+}
 
 TEST_CASE("parse_config: a valid sample") {
   const std::string text =
@@ -157,6 +189,22 @@ TEST_CASE("parse_config: errors name file:line and the key path") {
        "listed twice"},
       {"bad flatten mode", one_zone + "flatten = \"sometimes\"\n", "4: zone[0].flatten", "\"apex\", \"all\" or \"none\""},
       {"TOML syntax error", "[server\nthreads = 4\n", "1", ""},
+      {"bad allow_transfer prefix", one_zone + "allow_transfer = [\"192.0.2.0/33\"]\n", "4: zone[0].allow_transfer[0]",
+       "at most /32"},
+      {"allow_transfer names an unknown key", one_zone + "allow_transfer = [\"key:nokey\"]\n", "1: zone[0].allow_transfer",
+       "key nokey. is not defined"},
+      {"allow_transfer entry empty", one_zone + "allow_transfer = [\" \"]\n", "4: zone[0].allow_transfer[0]", "is empty"},
+      {"allow_transfer with two keys", key_table + one_zone + "allow_transfer = [\"key:xfr-key key:xfr-key\"]\n",
+       "8: zone[0].allow_transfer[0]", "two keys"},
+      {"bad notify target", one_zone + "notify = [\"secondary.example:53\"]\n", "4: zone[0].notify[0]",
+       "not an IP address"},
+      {"key without a secret", "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\n" + one_zone, "1: key[0].secret",
+       "missing"},
+      {"key with an unknown algorithm", "[[key]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret = \"YQ==\"\n" + one_zone,
+       "3: key[0].algorithm", "not one of"},
+      {"key defined twice", key_table + key_table + one_zone, "6: key[1].name", "defined twice"},
+      {"unknown key in [[key]]", "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"YQ==\"\nsalt = 1\n" + one_zone,
+       "5: key[0].salt", "unknown key"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.what);

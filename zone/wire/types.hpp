@@ -23,7 +23,7 @@ inline constexpr uint16_t IN = 1, CH = 3, NONE = 254, ANY = 255;
 }
 
 namespace opcode {
-inline constexpr uint8_t QUERY = 0;
+inline constexpr uint8_t QUERY = 0, NOTIFY = 4, UPDATE = 5;  // RFC 1996, RFC 2136
 }
 
 namespace rcode {

@@ -1,0 +1,246 @@
+// Zone transfers out (AXFR, RFC 5936; IXFR answered in full, RFC 1995 §4) over a TCP session.
+#include "server/transfer.hpp"
+
+#include <netinet/in.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+
+#include "xfr/axfr_out.hpp"
+#include "zone/wire/packet_writer.hpp"
+#include "zone/wire/reader.hpp"
+#include "zone/wire/types.hpp"
+
+namespace apexd::server {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t transfer_message_limit = 65535;  // RFC 1035 §4.2.2: the TCP length field
+std::atomic<unsigned> transfers_running{0};
+
+bool prefix_match(const uint8_t* addr, const uint8_t* prefix, unsigned bits) {
+  unsigned full = bits / 8, rest = bits % 8;
+  if (std::memcmp(addr, prefix, full) != 0) return false;
+  if (rest == 0) return true;
+  uint8_t mask = uint8_t(0xFF << (8 - rest));
+  return (addr[full] & mask) == (prefix[full] & mask);
+}
+
+bool address_matches(const zone::AccessEntry& e, const sockaddr_storage& peer) {
+  if (e.family == 0) return true;
+  if (e.family == 4 && peer.ss_family == AF_INET)
+    return prefix_match(reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr),
+                        e.address.data(), e.prefix_len);
+  if (e.family == 6 && peer.ss_family == AF_INET6)
+    return prefix_match(reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr.s6_addr, e.address.data(), e.prefix_len);
+  return false;
+}
+
+// The serial of the SOA a client puts in the authority section of an IXFR (RFC 1995 §3).
+std::optional<uint32_t> ixfr_client_serial(std::span<const uint8_t> request, const wire::Query& q) {
+  if (q.header.nscount < 1) return std::nullopt;
+  wire::Reader r(request, q.question_end);
+  wire::NameBuf owner, mname, rname;
+  uint16_t type, cls, rdlen;
+  uint32_t ttl, serial;
+  if (!r.name(owner) || !r.u16(type) || !r.u16(cls) || !r.u32(ttl) || !r.u16(rdlen) || type != wire::rrtype::SOA)
+    return std::nullopt;
+  if (!r.name(mname) || !r.name(rname) || !r.u32(serial)) return std::nullopt;
+  return serial;
+}
+
+// RFC 1982 §3.2: is `a` equal to or newer than `b`?
+bool serial_at_least(uint32_t a, uint32_t b) { return a == b || int32_t(a - b) > 0; }
+
+// A reply with no records: the header, the question, an rcode.
+size_t error_reply(std::span<uint8_t> out, const wire::Query& q, uint16_t rcode) {
+  wire::PacketWriter w(out, out.size());
+  w.begin_response(q.header);
+  (void)w.put_question(q.qname.view(), q.qtype, q.qclass);
+  w.set_rcode(rcode);
+  return w.size();
+}
+
+// Just the SOA: for an IXFR whose client is up to date (RFC 1995 §2).
+size_t soa_reply(std::span<uint8_t> out, const wire::Query& q, const zone::Zone& z) {
+  wire::PacketWriter w(out, out.size());
+  w.begin_response(q.header);
+  w.set_aa(true);
+  (void)w.put_question(q.qname.view(), q.qtype, q.qclass);
+  (void)w.put_rr(wire::Section::answer, z.origin(), wire::rrtype::SOA, wire::rrclass::IN, z.soa().ttl,
+                 z.rdata(z.soa(), 0));
+  return w.size();
+}
+
+std::vector<std::string> rdata_of(const zone::Zone& z, const zone::RRset* s) {
+  std::vector<std::string> out;
+  if (!s) return out;
+  for (size_t i = 0; i < s->rdata_count; ++i) {
+    auto b = z.rdata(*s, i);
+    out.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  return out;
+}
+
+void add_set(std::vector<xfr::AddressRRset>& sets, uint16_t type, uint32_t ttl, std::vector<std::string> rdata) {
+  if (!rdata.empty()) sets.push_back({type, ttl, std::move(rdata)});
+}
+
+void add_edges(std::vector<xfr::AddressRRset>& sets, const EdgeAddresses* edges, uint32_t ttl_cap) {
+  if (!edges) return;
+  uint32_t ttl = std::min(edges->ttl, ttl_cap);
+  add_set(sets, wire::rrtype::A, ttl, edges->ipv4);
+  add_set(sets, wire::rrtype::AAAA, ttl, edges->ipv6);
+}
+
+// What the transfer sends for each flattened and proxied node: what a client asking A and
+// AAAA there is answered now. External targets are resolved (the resolver's cache first,
+// coalesced, stale data when the upstream fails); a target that cannot be resolved at all is
+// left out and logged — it never aborts the transfer.
+asio::awaitable<xfr::Replacements> build_replacements(WorkerContext& ctx, const zone::ZoneSet& zones,
+                                                      const zone::Zone& z) {
+  xfr::Replacements out;
+  auto nodes = z.nodes();
+  for (uint32_t i = 0; i < nodes.size(); ++i) {
+    const zone::Node& n = nodes[i];
+    if (n.flags & zone::node_proxied) {
+      add_edges(out[i], ctx.edges, UINT32_MAX);
+      continue;
+    }
+    if (!(n.flags & zone::node_flattened)) continue;
+    ChainEnd end = follow_flattened_chain(zones, z, n);
+    std::vector<xfr::AddressRRset>& sets = out[i];
+    switch (end.kind) {
+      case ChainEnd::local:
+        for (uint16_t type : {wire::rrtype::A, wire::rrtype::AAAA}) {
+          const zone::RRset* s = end.zone->rrset(*end.node, type);
+          if (s) add_set(sets, type, std::min(end.ttl, s->ttl), rdata_of(*end.zone, s));
+        }
+        break;
+      case ChainEnd::proxied:
+        add_edges(sets, ctx.edges, end.ttl);
+        break;
+      case ChainEnd::external:
+        if (!ctx.resolver) break;
+        for (uint16_t type : {wire::rrtype::A, wire::rrtype::AAAA}) {
+          resolver::Resolution r = co_await ctx.resolver->resolve(end.target.view(), type);
+          if (r.outcome == resolver::Outcome::addresses) add_set(sets, type, std::min(end.ttl, r.ttl), r.rdata);
+          else if (r.outcome == resolver::Outcome::failure)
+            spdlog::warn("event=transfer_target_unresolved zone={} name={} target={} type={} error=\"{}\"",
+                         z.origin_text(), wire::name_to_text(z.name(n)), wire::name_to_text(end.target.view()),
+                         type == wire::rrtype::A ? "A" : "AAAA", r.ede_text);
+        }
+        break;
+      case ChainEnd::missing:
+      case ChainEnd::too_long:
+        break;
+    }
+    if (sets.empty())
+      spdlog::warn("event=transfer_name_left_out zone={} name={} reason=\"flattened target has no addresses\"",
+                   z.origin_text(), wire::name_to_text(z.name(n)));
+  }
+  co_return out;
+}
+
+asio::awaitable<bool> write_message(asio::ip::tcp::socket& s, std::vector<uint8_t>& buf, size_t len,
+                                    std::chrono::milliseconds timeout) {
+  buf[0] = uint8_t(len >> 8);
+  buf[1] = uint8_t(len);
+  asio::steady_timer timer(s.get_executor(), timeout);
+  auto w = co_await (asio::async_write(s, asio::buffer(buf.data(), len + 2), use_tuple) || timer.async_wait(use_tuple));
+  co_return w.index() == 0 && !std::get<0>(std::get<0>(w));
+}
+
+struct TransferSlot {  // one of max_transfers, released on every exit
+  bool held = false;
+  TransferSlot() {
+    if (transfers_running.fetch_add(1) < max_transfers) held = true;
+    else transfers_running.fetch_sub(1);
+  }
+  ~TransferSlot() {
+    if (held) transfers_running.fetch_sub(1);
+  }
+};
+
+}  // namespace
+
+bool transfer_allowed(const std::vector<zone::AccessEntry>& acl, const sockaddr_storage& peer, std::string_view key) {
+  for (const zone::AccessEntry& e : acl)
+    if (address_matches(e, peer) && (e.key.empty() || e.key == key)) return true;
+  return false;
+}
+
+asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& socket, std::span<const uint8_t> request,
+                                     const wire::Query& q, const sockaddr_storage& peer) {
+  std::vector<uint8_t> buf(2 + transfer_message_limit);
+  std::span<uint8_t> out(buf.data() + 2, transfer_message_limit);
+  auto started = std::chrono::steady_clock::now();
+  const char* kind = q.qtype == wire::rrtype::AXFR ? "AXFR" : "IXFR";
+  auto zones = ctx.zones.shared();
+  std::shared_ptr<const zone::Zone> z = zones->shared_exact(q.qname_lower.view());
+  std::string client = peer_text(&peer);
+
+  auto reply = [&](uint16_t rcode, const char* why) -> asio::awaitable<bool> {
+    spdlog::info("event=transfer_refused type={} zone={} client={} rcode={} reason=\"{}\"", kind,
+                 wire::name_to_text(q.qname_lower.view()), client, rcode, why);
+    ctx.stats.transfers_refused.add();
+    co_return co_await write_message(socket, buf, error_reply(out, q, rcode), ctx.config.tcp_idle_timeout);
+  };
+  if (q.qclass != wire::rrclass::IN) co_return co_await reply(wire::rcode::REFUSED, "class");
+  if (!z) {
+    // RFC 5936 §2.2.1: not authoritative for the zone named.
+    if (zones->find_failed(q.qname_lower.view())) co_return co_await reply(wire::rcode::SERVFAIL, "zone not loaded");
+    co_return co_await reply(wire::rcode::NOTAUTH, "not a zone of ours");
+  }
+  if (!transfer_allowed(z->options().allow_transfer, peer, {})) co_return co_await reply(wire::rcode::REFUSED, "allow_transfer");
+  TransferSlot slot;
+  if (!slot.held) co_return co_await reply(wire::rcode::REFUSED, "too many transfers at once");
+
+  if (q.qtype == wire::rrtype::IXFR) {
+    std::optional<uint32_t> have = ixfr_client_serial(request, q);
+    if (!have) co_return co_await reply(wire::rcode::FORMERR, "IXFR without an SOA in the authority section");
+    if (serial_at_least(*have, z->serial())) {
+      spdlog::info("event=transfer type=IXFR zone={} client={} serial={} result=up_to_date", z->origin_text(), client,
+                   z->serial());
+      co_return co_await write_message(socket, buf, soa_reply(out, q, *z), ctx.config.tcp_idle_timeout);
+    }
+    // No journal yet: the whole zone, AXFR-style, which RFC 1995 §4 allows.
+  }
+
+  xfr::AxfrWriter writer(z, co_await build_replacements(ctx, *zones, *z));
+  for (;;) {
+    size_t len = writer.next(out, transfer_message_limit, 0, q);
+    if (len == 0) break;
+    if (!co_await write_message(socket, buf, len, ctx.config.tcp_idle_timeout)) {
+      spdlog::warn("event=transfer_aborted type={} zone={} client={} records={} reason=\"write failed or timed out\"",
+                   kind, z->origin_text(), client, writer.records());
+      ctx.stats.transfers_failed.add();
+      co_return false;
+    }
+  }
+  if (writer.failed()) {
+    spdlog::error("event=transfer_failed type={} zone={} client={} reason=\"a record does not fit in a message\"", kind,
+                  z->origin_text(), client);
+    ctx.stats.transfers_failed.add();
+    co_return co_await reply(wire::rcode::SERVFAIL, "record too large");
+  }
+  ctx.stats.transfers_out.add();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info("event=transfer type={} zone={} client={} serial={} records={} messages={} ms={}", kind,
+               z->origin_text(), client, z->serial(), writer.records(), writer.messages(), ms);
+  co_return true;
+}
+
+}  // namespace apexd::server
