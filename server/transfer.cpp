@@ -12,8 +12,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstring>
+#include <algorithm>
 
+#include "server/rrl.hpp"
 #include "xfr/axfr_out.hpp"
 #include "zone/wire/packet_writer.hpp"
 #include "zone/wire/reader.hpp"
@@ -30,22 +31,13 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t transfer_message_limit = 65535;  // RFC 1035 §4.2.2: the TCP length field
 std::atomic<unsigned> transfers_running{0};
 
-bool prefix_match(const uint8_t* addr, const uint8_t* prefix, unsigned bits) {
-  unsigned full = bits / 8, rest = bits % 8;
-  if (std::memcmp(addr, prefix, full) != 0) return false;
-  if (rest == 0) return true;
-  uint8_t mask = uint8_t(0xFF << (8 - rest));
-  return (addr[full] & mask) == (prefix[full] & mask);
-}
-
 bool address_matches(const zone::AccessEntry& e, const sockaddr_storage& peer) {
   if (e.family == 0) return true;
-  if (e.family == 4 && peer.ss_family == AF_INET)
-    return prefix_match(reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr),
-                        e.address.data(), e.prefix_len);
-  if (e.family == 6 && peer.ss_family == AF_INET6)
-    return prefix_match(reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr.s6_addr, e.address.data(), e.prefix_len);
-  return false;
+  Prefix p;  // the RRL whitelist's matcher
+  p.family = e.family == 4 ? AF_INET : AF_INET6;
+  std::copy(e.address.begin(), e.address.end(), p.bytes);
+  p.length = e.prefix_len;
+  return p.contains(peer);
 }
 
 // The serial of the SOA a client puts in the authority section of an IXFR (RFC 1995 §3).

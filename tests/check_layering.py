@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Enforces DESIGN.md's dependency rule: server -> {xfr, resolver} -> zone -> zone/wire, nothing back up.
 
-Also: ldns is included only by zone/loader.cpp, and no header mentions ldns.
+Also: ldns is included only by zone/loader.cpp, and no header mentions ldns; OpenSSL is
+included only by crypto/*.cpp, and no header mentions OpenSSL.
 Prints `N passed, N failed` and exits non-zero on any violation.
 """
 import pathlib
@@ -17,9 +18,12 @@ ALLOWED = {
     "zone": {"zone", "zone/wire"},
     "resolver": {"resolver", "zone/wire"},
     "xfr": {"xfr", "zone", "zone/wire"},
-    "server": {"server", "zone", "zone/wire", "resolver", "xfr"},
+    "crypto": {"crypto", "zone/wire"},
+    "server": {"server", "zone", "zone/wire", "resolver", "xfr", "crypto"},
 }
-PROJECT_DIRS = ("zone/wire/", "zone/", "resolver/", "xfr/", "server/")
+PROJECT_DIRS = ("zone/wire/", "zone/", "resolver/", "xfr/", "crypto/", "server/")
+OPENSSL_IN_HEADER = re.compile(
+    r"<openssl/|\b(?:EVP|OSSL|BIO|BN|EC|RSA|DSA|X509|SSL|HMAC)_\w+|\b(?:BIGNUM|BIO)\b|\b(?:evp|ossl|bio|ssl|x509)_\w+_st\b")
 
 
 def folder_of(rel: str) -> str:
@@ -42,6 +46,8 @@ def main() -> int:
                     problem = f"{src}/ may not include {inc} (DESIGN.md dependency rule)"
             elif inc.startswith("ldns/") and rel != "zone/loader.cpp":
                 problem = f"only zone/loader.cpp may include {inc}"
+            elif inc.startswith("openssl/") and not (src == "crypto" and rel.endswith(".cpp")):
+                problem = f"only crypto/*.cpp may include {inc}"
             elif src == "zone/wire" and "/" in inc and not inc.startswith("zone/wire/"):
                 problem = f"zone/wire/ uses the standard library only, not {inc}"
             if problem:
@@ -51,6 +57,9 @@ def main() -> int:
                 passed += 1
         if rel.endswith(".hpp") and re.search(r"\bldns_\w+|<ldns/", text):
             print(f"FAIL {rel}: ldns types must not appear in a header")
+            failed += 1
+        if rel.endswith(".hpp") and OPENSSL_IN_HEADER.search(text):
+            print(f"FAIL {rel}: OpenSSL types must not appear in a header")
             failed += 1
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

@@ -102,7 +102,7 @@ TsigLookup find_tsig(std::span<const uint8_t> msg) noexcept {
       return out;
     }
     if (rr.type == rrtype::TSIG) {
-      // RFC 8945 §5.1: only as the last record of the additional section.
+      // RFC 8945 §5.2: only as the last record of the additional section, and only once.
       bool last = i + 1 == total && h.arcount > 0;
       out.status = last ? read_tsig(r, msg.size(), out.record) : TsigFind::formerr;
       return out;

@@ -35,18 +35,20 @@ struct TsigRecord {
   size_t offset = 0;  ///< start of the TSIG RR in the message
 };
 
+/// What find_tsig found.
 enum class TsigFind : uint8_t {
   none,     ///< the message has no TSIG RR
   found,    ///< one TSIG RR, last in the additional section, well formed
   formerr,  ///< a TSIG elsewhere, or malformed, or records that cannot be walked: FORMERR
 };
 
+/// find_tsig's answer: a status and, when found, the record.
 struct TsigLookup {
   TsigFind status = TsigFind::none;
   TsigRecord record;  ///< meaningful when status == found
 };
 
-/// Walks every record of `msg` (bounds-checked) and returns its TSIG RR. RFC 8945 §5.1: the
+/// Walks every record of `msg` (bounds-checked) and returns its TSIG RR. RFC 8945 §5.2: the
 /// TSIG must be the last record of the additional section, of class ANY and TTL 0, and the
 /// message must end with it; anything else with TYPE 250 is formerr. Allocates nothing.
 [[nodiscard]] TsigLookup find_tsig(std::span<const uint8_t> msg) noexcept;
