@@ -11,6 +11,7 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "crypto/hmac.hpp"
 #include "server/zone_list_cache.hpp"
 #include "zone/origin_index.hpp"
 #include "zone/wire/name.hpp"
@@ -263,6 +264,8 @@ void parse_keys(const std::string& path, const toml::node& n, Config& c) {
            "\"" + k.algorithm + "\" is not one of hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1");
     k.secret = get_string(path, *t->get("secret"), prefix + "secret");
     if (k.secret.empty()) fail(path, t->get("secret")->source(), prefix + "secret", "is empty");
+    if (!crypto::base64_decode(k.secret))
+      fail(path, t->get("secret")->source(), prefix + "secret", "is not base64 (as tsig-keygen prints it)");
     for (const KeyConfig& other : c.keys)
       if (other.name == k.name)
         fail(path, t->get("name")->source(), prefix + "name",

@@ -109,6 +109,12 @@ double seconds_since_epoch(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
+std::vector<crypto::TsigKey> make_tsig_keys(const Config& cfg) {
+  std::vector<crypto::TsigKey> keys;
+  for (const KeyConfig& k : cfg.keys) keys.push_back(crypto::make_tsig_key(k.name_text, k.algorithm, k.secret));
+  return keys;  // validated by load_config already
+}
+
 class Server {
  public:
   Server(const Config& cfg, ConfigCache cache)
@@ -135,6 +141,7 @@ class Server {
       w->resolver = &resolver_;
       w->edges = &edges_;
       w->tcp_clients = &tcp_clients_;
+      w->tsig_keys = &tsig_keys_;
       w->log_queries = cfg_.log_queries;
       if (rrl_.enabled()) w->rrl = &rrl_;
       if (cfg_.answer_cache) w->answer_cache = std::make_unique<AnswerCache>(cfg_.answer_cache);
@@ -383,6 +390,7 @@ class Server {
   const Config& cfg_;
   ConfigCache config_cache_;  ///< included zone lists, touched only by reloads (one at a time)
   FileWatch file_watch_;      ///< zone-file folders, likewise
+  std::vector<crypto::TsigKey> tsig_keys_ = make_tsig_keys(cfg_);
   SnapshotCell<zone::ZoneSet> zones_;
   EdgeAddresses edges_;
   resolver::ForwardUpstream upstream_;

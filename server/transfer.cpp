@@ -14,7 +14,9 @@
 #include <chrono>
 #include <algorithm>
 
+#include "crypto/tsig.hpp"
 #include "server/rrl.hpp"
+#include "zone/wire/tsig.hpp"
 #include "xfr/axfr_out.hpp"
 #include "zone/wire/packet_writer.hpp"
 #include "zone/wire/reader.hpp"
@@ -30,6 +32,11 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t transfer_message_limit = 65535;  // RFC 1035 §4.2.2: the TCP length field
 std::atomic<unsigned> transfers_running{0};
+
+uint64_t unix_now() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
 
 bool address_matches(const zone::AccessEntry& e, const sockaddr_storage& peer) {
   if (e.family == 0) return true;
@@ -184,19 +191,50 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
   std::shared_ptr<const zone::Zone> z = zones->shared_exact(q.qname_lower.view());
   std::string client = peer_text(&peer);
 
+  // RFC 8945 §5.2: a signed request is verified before anything else, and every answer to it
+  // (errors included) is signed with the same key; failures are NOTAUTH with the TSIG error.
+  std::optional<crypto::TsigSigner> signer;
+  const crypto::TsigKey* key = nullptr;  // the request's, when signed
+  auto sign = [&](size_t len) { return signer && len ? signer->sign(out, len, unix_now()) : len; };
   auto reply = [&](uint16_t rcode, const char* why) -> asio::awaitable<bool> {
     spdlog::info("event=transfer_refused type={} zone={} client={} rcode={} reason=\"{}\"", kind,
                  wire::name_to_text(q.qname_lower.view()), client, rcode, why);
     ctx.stats.transfers_refused.add();
-    co_return co_await write_message(socket, buf, error_reply(out, q, rcode), ctx.config.tcp_idle_timeout);
+    co_return co_await write_message(socket, buf, sign(error_reply(out, q, rcode)), ctx.config.tcp_idle_timeout);
   };
+  wire::TsigLookup tsig = wire::find_tsig(request);
+  if (tsig.status == wire::TsigFind::formerr) co_return co_await reply(wire::rcode::FORMERR, "malformed or misplaced TSIG");
+  if (tsig.status == wire::TsigFind::found) {
+    std::span<const crypto::TsigKey> keys;
+    if (ctx.tsig_keys) keys = *ctx.tsig_keys;
+    uint64_t now = unix_now();
+    crypto::TsigVerifyResult v = crypto::verify_request(request, tsig.record, keys, now);
+    if (v.status != crypto::TsigStatus::ok) {
+      size_t len = error_reply(out, q, v.rcode());
+      if (v.status == crypto::TsigStatus::badkey || v.status == crypto::TsigStatus::badsig) {
+        len = crypto::append_unsigned_tsig(out, len, tsig.record, v.error());
+      } else if (v.sign_response() && v.key) {
+        crypto::TsigSigner s(*v.key, v.request_mac.view());
+        len = v.status == crypto::TsigStatus::badtime ? s.sign_badtime(out, len, now, v.time_signed)
+                                                      : s.sign(out, len, now, v.error());
+      }
+      spdlog::info("event=transfer_refused type={} zone={} client={} rcode={} reason=\"TSIG error {} (key {})\"", kind,
+                   wire::name_to_text(q.qname_lower.view()), client, v.rcode(), v.error(),
+                   wire::name_to_text(tsig.record.key_name.view()));
+      ctx.stats.transfers_refused.add();
+      co_return co_await write_message(socket, buf, len, ctx.config.tcp_idle_timeout);
+    }
+    signer.emplace(*v.key, v.request_mac.view());
+    key = v.key;
+  }
   if (q.qclass != wire::rrclass::IN) co_return co_await reply(wire::rcode::REFUSED, "class");
   if (!z) {
     // RFC 5936 §2.2.1: not authoritative for the zone named.
     if (zones->find_failed(q.qname_lower.view())) co_return co_await reply(wire::rcode::SERVFAIL, "zone not loaded");
     co_return co_await reply(wire::rcode::NOTAUTH, "not a zone of ours");
   }
-  if (!transfer_allowed(z->options().allow_transfer, peer, {})) co_return co_await reply(wire::rcode::REFUSED, "allow_transfer");
+  if (!transfer_allowed(z->options().allow_transfer, peer, key ? std::string_view(key->name) : std::string_view()))
+    co_return co_await reply(wire::rcode::REFUSED, key ? "allow_transfer" : "allow_transfer (unsigned)");
   TransferSlot slot;
   if (!slot.held) co_return co_await reply(wire::rcode::REFUSED, "too many transfers at once");
 
@@ -206,15 +244,23 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
     if (serial_at_least(*have, z->serial())) {
       spdlog::info("event=transfer type=IXFR zone={} client={} serial={} result=up_to_date", z->origin_text(), client,
                    z->serial());
-      co_return co_await write_message(socket, buf, soa_reply(out, q, *z), ctx.config.tcp_idle_timeout);
+      co_return co_await write_message(socket, buf, sign(soa_reply(out, q, *z)), ctx.config.tcp_idle_timeout);
     }
     // No journal yet: the whole zone, AXFR-style, which RFC 1995 §4 allows.
   }
 
   xfr::AxfrWriter writer(z, co_await build_replacements(ctx, *zones, *z));
+  // RFC 8945 §5.3.1: every message of the stream signed, each MAC chained to the one before.
+  size_t reserve = key ? crypto::tsig_max_rr_size(*key) : 0;
   for (;;) {
-    size_t len = writer.next(out, transfer_message_limit, 0, q);
+    size_t len = writer.next(out, transfer_message_limit, reserve, q);
     if (len == 0) break;
+    if ((len = sign(len)) == 0) {
+      spdlog::error("event=transfer_failed type={} zone={} client={} reason=\"TSIG signing failed\"", kind,
+                    z->origin_text(), client);
+      ctx.stats.transfers_failed.add();
+      co_return false;
+    }
     if (!co_await write_message(socket, buf, len, ctx.config.tcp_idle_timeout)) {
       spdlog::warn("event=transfer_aborted type={} zone={} client={} records={} reason=\"write failed or timed out\"",
                    kind, z->origin_text(), client, writer.records());

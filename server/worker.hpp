@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "crypto/tsig.hpp"
 #include "resolver/alias_resolver.hpp"
 #include "server/answer_cache.hpp"
 #include "server/config.hpp"
@@ -51,6 +52,7 @@ struct WorkerContext {
   bool log_queries = false;
   RateLimiter* rrl = nullptr;  ///< response rate limiting of UDP answers, shared (null = off)
   TcpClients* tcp_clients = nullptr;  ///< shared per-address connection counts
+  const std::vector<crypto::TsigKey>* tsig_keys = nullptr;  ///< the config's [[key]]s (read at start-up)
   unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
   unsigned pending_resolutions = 0;  ///< queries waiting for the resolver (touched only by its thread)
   std::unique_ptr<AnswerCache> answer_cache;  ///< UDP answers of this worker (null: [server] answer_cache off)
