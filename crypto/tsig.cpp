@@ -364,4 +364,22 @@ TsigStatus TsigVerifier::fail(TsigStatus s) noexcept {
   return s;
 }
 
+size_t append_error_tsig(std::span<uint8_t> buf, size_t len, const wire::TsigRecord& request,
+                         const TsigVerifyResult& v, uint64_t now) noexcept {
+  switch (v.status) {
+    case TsigStatus::badkey:
+    case TsigStatus::badsig:
+      return append_unsigned_tsig(buf, len, request, v.error());
+    case TsigStatus::badtime:
+    case TsigStatus::badtrunc: {
+      if (!v.key) return len;
+      TsigSigner signer(*v.key, v.request_mac.view());
+      return v.status == TsigStatus::badtime ? signer.sign_badtime(buf, len, now, v.time_signed)
+                                             : signer.sign(buf, len, now, v.error());
+    }
+    default:
+      return len;
+  }
+}
+
 }  // namespace apexd::crypto

@@ -152,6 +152,13 @@ class TsigSigner {
 [[nodiscard]] size_t append_unsigned_tsig(std::span<uint8_t> buf, size_t len, const wire::TsigRecord& request,
                                           uint16_t error) noexcept;
 
+/// Appends to an error answer (header and question written, rcode set by the caller to
+/// `v.rcode()`) the TSIG RFC 8945 §5.3.2 asks for after a failed verification: unsigned for
+/// BADKEY and BADSIG, signed with our time for BADTIME, signed for BADTRUNC, none for FORMERR.
+/// Returns the new length (`len` when nothing is added), 0 when it does not fit.
+[[nodiscard]] size_t append_error_tsig(std::span<uint8_t> buf, size_t len, const wire::TsigRecord& request,
+                                       const TsigVerifyResult& v, uint64_t now) noexcept;
+
 /// Client side: verifies the response (or response stream) to a request we signed with `key`
 /// and whose MAC was `request_mac` (RFC 8945 §5.3, §5.4). Feed every message in order to
 /// verify(), then call finish(). A failure is final. `key` must outlive the verifier.

@@ -285,7 +285,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     std::string prefix = "zone[" + std::to_string(i) + "].";
     const toml::table* t = e.as_table();
     if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
-    check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify"});
+    check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify", "serial"});
     ZoneConfig z;
     z.line = e.source().begin.line;
     const toml::node* origin = t->get("origin");
@@ -330,6 +330,13 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
           fail(path, n->as_array()->get(k)->source(), prefix + "allow_transfer[" + std::to_string(k) + "]", e.what());
         }
       }
+    }
+    if (const toml::node* sp = t->get("serial")) {
+      std::string policy = get_string(path, *sp, prefix + "serial");
+      if (policy == "increment") z.options.serial = zone::SerialPolicy::increment;
+      else if (policy == "unixtime") z.options.serial = zone::SerialPolicy::unixtime;
+      else if (policy == "dateserial") z.options.serial = zone::SerialPolicy::dateserial;
+      else fail(path, sp->source(), prefix + "serial", "must be \"increment\", \"unixtime\" or \"dateserial\"");
     }
     if (const toml::node* n = t->get("notify")) {
       auto targets = get_string_array(path, *n, prefix + "notify");

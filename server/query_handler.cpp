@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <optional>
 
 #include "server/answer.hpp"
 #include "zone/wire/packet_writer.hpp"
+#include "zone/wire/tsig.hpp"
 #include "zone/wire/types.hpp"
 
 namespace apexd::server {
@@ -85,6 +88,45 @@ HandleResult finish(wire::PacketWriter& w, const wire::Query& q, const HandlerOp
   return r;
 }
 
+// Everything after the header, question and TSIG checks: the rcode and sections for `q`.
+HandleResult answer_request(const zone::ZoneSet& zones, const wire::Query& q, wire::PacketWriter& w,
+                            const HandlerOptions& opts, size_t tsig_room) noexcept {
+  bool edns = q.edns.present;
+  w.reserve((edns ? opt_rr_size : 0) + tsig_room);
+  if (edns && q.edns.version > 0) return finish(w, q, opts, rcode::BADVERS, true);  // RFC 6891 §6.1.3
+  if (q.qclass != wire::rrclass::IN) return finish(w, q, opts, rcode::REFUSED, edns);
+  if (q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR) return finish(w, q, opts, rcode::REFUSED, edns);
+
+  ZoneChoice choice = select_zone(zones, q);
+  // A configured zone that could not be loaded: SERVFAIL, as Knot answers for it (RFC 8914
+  // §4.15, "Not Ready": the server is not able to answer for it yet).
+  if (choice.failed) return finish(w, q, opts, rcode::SERVFAIL, edns, ede_not_ready, "zone not loaded");
+  const zone::Zone* z = choice.zone;
+  // Never recurse for clients; say why, as Knot does (RFC 8914 §4.21, "Not Authoritative").
+  if (!z) return finish(w, q, opts, rcode::REFUSED, edns, ede_not_authoritative);
+
+  AnswerResult a = answer_from_zone(zones, *z, q, w, opts.alias);
+  if (a.state == AnswerState::needs_resolution) {
+    HandleResult r;
+    r.needs_resolution = true;
+    r.qtype = q.qtype;
+    r.target = a.target;
+    r.target_type = a.target_type;
+    return r;
+  }
+  w.set_aa(a.authoritative);
+  HandleResult r = finish(w, q, opts, a.rcode, edns, a.ede_code, a.ede_text);
+  r.zone = z;
+  r.wildcard = a.wildcard;
+  r.flattened = a.flattened;
+  r.reusable_until = a.reusable_until;
+  return r;
+}
+
+uint64_t unix_seconds() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
 }  // namespace
 
 HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> request, std::span<uint8_t> out,
@@ -124,35 +166,32 @@ HandleResult handle_query(const zone::ZoneSet& zones, std::span<const uint8_t> r
     w.set_rcode(rcode::FORMERR);  // the OPT record may be the broken part: answer without one
     return response(w.size(), rcode::FORMERR, q.qtype, false, true);
   }
-  bool edns = q.edns.present;
-  if (edns) w.reserve(opt_rr_size);
-  if (edns && q.edns.version > 0) return finish(w, q, opts, rcode::BADVERS, true);  // RFC 6891 §6.1.3
-  if (q.qclass != wire::rrclass::IN) return finish(w, q, opts, rcode::REFUSED, edns);
-  if (q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR) return finish(w, q, opts, rcode::REFUSED, edns);
-
-  ZoneChoice choice = select_zone(zones, q);
-  // A configured zone that could not be loaded: SERVFAIL, as Knot answers for it (RFC 8914
-  // §4.15, "Not Ready": the server is not able to answer for it yet).
-  if (choice.failed) return finish(w, q, opts, rcode::SERVFAIL, edns, ede_not_ready, "zone not loaded");
-  const zone::Zone* z = choice.zone;
-  // Never recurse for clients; say why, as Knot does (RFC 8914 §4.21, "Not Authoritative").
-  if (!z) return finish(w, q, opts, rcode::REFUSED, edns, ede_not_authoritative);
-
-  AnswerResult a = answer_from_zone(zones, *z, q, w, opts.alias);
-  if (a.state == AnswerState::needs_resolution) {
-    HandleResult r;
-    r.needs_resolution = true;
-    r.qtype = q.qtype;
-    r.target = a.target;
-    r.target_type = a.target_type;
-    return r;
+  // RFC 8945 §5.2: a signed request is verified before it is answered; a failure is answered
+  // NOTAUTH with the TSIG error, and a request that verifies gets a signed answer (§5.3).
+  std::optional<crypto::TsigVerifyResult> signed_by;
+  uint64_t now = 0;
+  if (q.has_tsig) {
+    wire::TsigLookup tsig = wire::find_tsig(request);
+    if (tsig.status != wire::TsigFind::found) {
+      w.set_rcode(rcode::FORMERR);
+      return response(w.size(), rcode::FORMERR, q.qtype, false, true);
+    }
+    now = opts.unix_now ? opts.unix_now : unix_seconds();
+    crypto::TsigVerifyResult v = crypto::verify_request(request, tsig.record, opts.tsig_keys, now);
+    if (v.status != crypto::TsigStatus::ok) {
+      w.set_rcode(v.rcode());
+      size_t n = crypto::append_error_tsig(out.first(w.limit()), w.size(), tsig.record, v, now);
+      return response(n ? n : w.size(), v.rcode(), q.qtype, false, false);
+    }
+    signed_by = v;
   }
-  w.set_aa(a.authoritative);
-  HandleResult r = finish(w, q, opts, a.rcode, edns, a.ede_code, a.ede_text);
-  r.zone = z;
-  r.wildcard = a.wildcard;
-  r.flattened = a.flattened;
-  r.reusable_until = a.reusable_until;
+  HandleResult r = answer_request(zones, q, w, opts, signed_by ? crypto::tsig_max_rr_size(*signed_by->key) : 0);
+  if (signed_by && !r.needs_resolution && r.size) {
+    crypto::TsigSigner signer(*signed_by->key, signed_by->request_mac.view());
+    size_t n = signer.sign(out.first(w.limit()), r.size, now);
+    if (n) r.size = n;
+    r.reusable_until = resolver::TimePoint::min();  // signed with a time: never replayed from a cache
+  }
   return r;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 
+#include "crypto/tsig.hpp"
 #include "server/flattener.hpp"
 #include "zone/zone_set.hpp"
 
@@ -18,6 +19,8 @@ struct HandlerOptions {
   Transport transport = Transport::udp;
   uint16_t max_udp_payload = default_udp_payload;  ///< our EDNS payload: caps UDP answers, advertised in OPT
   AliasContext alias;  ///< flattening and proxying; empty = flattened names get SERVFAIL
+  std::span<const crypto::TsigKey> tsig_keys;  ///< for signed requests (RFC 8945); empty: all BADKEY
+  uint64_t unix_now = 0;  ///< seconds since the epoch for TSIG; 0 = read the system clock
 };
 
 /// What happened to one request, for counters and the query log.

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <ranges>
 #include <ranges>
 #include <string_view>
@@ -18,6 +19,10 @@ namespace {
 
 constexpr size_t parallel_stat_min = 2000;     // fewer zones: one thread stats them faster than it starts others
 constexpr size_t trim_after_records = 50000;  // bench/README.md: trimming after a 1M-record load saves 126 MiB
+
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 // A file is unchanged when its folder's watch saw nothing happen to it (no system call), or
 // else when a stat() gives the stamp it had when read.
@@ -114,7 +119,16 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
       continue;
     }
     try {
-      auto z = zone::load_zone(zc.file, origin, zc.options);
+      std::shared_ptr<const zone::Zone> z = zone::load_zone(zc.file, origin, zc.options);
+      if (old && zc.options.has_secondaries() && !zone::serial_greater(z->serial(), old->serial())) {
+        // Secondaries compare serials: new data under a serial that did not grow would never
+        // reach them (nor would data under one that went back, RFC 1982).
+        uint32_t next = zone::next_serial(old->serial(), zc.options.serial, unix_seconds());
+        spdlog::warn("event=zone_serial_raised zone={} file_serial={} served_serial={} serial={} "
+                     "reason=\"the zone changed but its serial did not grow\"",
+                     zc.origin_text, z->serial(), old->serial(), next);
+        z = z->with_serial(next);
+      }
       ++report.loaded;
       loaded_records += z->record_count();
       spdlog::info("event=zone_loaded zone={} serial={} records={} flattened={} proxied={} file={}", zc.origin_text,

@@ -18,6 +18,7 @@
 #include "server/metrics.hpp"
 #include "server/process.hpp"
 #include "server/worker.hpp"
+#include "server/zone_versions.hpp"
 #include "xfr/notify_out.hpp"
 #include "zone/zone.hpp"
 
@@ -195,6 +196,7 @@ class Server {
     };
     wait_hup();
     auto reload_guard = asio::make_work_guard(reload_io_);
+    asio::co_spawn(reload_io_, versions_.run(), asio::detached);
     std::thread reloader([this] { reload_io_.run(); });
 
     std::vector<std::thread> pool;
@@ -225,6 +227,7 @@ class Server {
       auto set = build_zone_set(next, previous.get(), report, &file_watch_);
       zones_.publish(set);
       announce(*previous, report.loaded_zones);
+      versions_.poke();
     } catch (const std::exception& e) {
       ++report.failed;
       report.errors.push_back(e.what());
@@ -244,10 +247,12 @@ class Server {
   void announce(const zone::ZoneSet& previous, const std::vector<std::shared_ptr<const zone::Zone>>& loaded) {
     for (const auto& z : loaded) {
       const zone::Zone* before = previous.find_exact(z->origin());
-      if (before && before->serial() == z->serial()) continue;
-      for (const zone::NotifyTarget& t : z->options().notify)
-        asio::co_spawn(main_io_, notify_one(z, t), asio::detached);
+      if (!before || before->serial() != z->serial()) notify_all(z);
     }
+  }
+
+  void notify_all(const std::shared_ptr<const zone::Zone>& z) {
+    for (const zone::NotifyTarget& t : z->options().notify) asio::co_spawn(main_io_, notify_one(z, t), asio::detached);
   }
 
   static asio::awaitable<void> notify_one(std::shared_ptr<const zone::Zone> z, zone::NotifyTarget t) {
@@ -400,6 +405,10 @@ class Server {
   std::vector<std::unique_ptr<WorkerContext>> workers_;
   asio::io_context main_io_{1};
   asio::io_context reload_io_{1};  ///< reloads, one at a time, off the serving and control threads
+  /// New zone versions when flattened addresses move; runs on reload_io_ (never beside a reload).
+  ZoneVersions versions_{zones_, &resolver_, &edges_, [this](auto, std::shared_ptr<const zone::Zone> after) {
+                           asio::post(main_io_, [this, after] { notify_all(after); });
+                         }};
   std::atomic<uint64_t> reload_successes_{0}, reload_failures_{0}, zone_failures_{0};
   std::chrono::system_clock::time_point started_;
 };

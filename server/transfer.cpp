@@ -16,6 +16,7 @@
 
 #include "crypto/tsig.hpp"
 #include "server/rrl.hpp"
+#include "server/transfer_view.hpp"
 #include "zone/wire/tsig.hpp"
 #include "xfr/axfr_out.hpp"
 #include "zone/wire/packet_writer.hpp"
@@ -83,76 +84,6 @@ size_t soa_reply(std::span<uint8_t> out, const wire::Query& q, const zone::Zone&
   return w.size();
 }
 
-std::vector<std::string> rdata_of(const zone::Zone& z, const zone::RRset* s) {
-  std::vector<std::string> out;
-  if (!s) return out;
-  for (size_t i = 0; i < s->rdata_count; ++i) {
-    auto b = z.rdata(*s, i);
-    out.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
-  }
-  return out;
-}
-
-void add_set(std::vector<xfr::AddressRRset>& sets, uint16_t type, uint32_t ttl, std::vector<std::string> rdata) {
-  if (!rdata.empty()) sets.push_back({type, ttl, std::move(rdata)});
-}
-
-void add_edges(std::vector<xfr::AddressRRset>& sets, const EdgeAddresses* edges, uint32_t ttl_cap) {
-  if (!edges) return;
-  uint32_t ttl = std::min(edges->ttl, ttl_cap);
-  add_set(sets, wire::rrtype::A, ttl, edges->ipv4);
-  add_set(sets, wire::rrtype::AAAA, ttl, edges->ipv6);
-}
-
-// What the transfer sends for each flattened and proxied node: what a client asking A and
-// AAAA there is answered now. External targets are resolved (the resolver's cache first,
-// coalesced, stale data when the upstream fails); a target that cannot be resolved at all is
-// left out and logged — it never aborts the transfer.
-asio::awaitable<xfr::Replacements> build_replacements(WorkerContext& ctx, const zone::ZoneSet& zones,
-                                                      const zone::Zone& z) {
-  xfr::Replacements out;
-  auto nodes = z.nodes();
-  for (uint32_t i = 0; i < nodes.size(); ++i) {
-    const zone::Node& n = nodes[i];
-    if (n.flags & zone::node_proxied) {
-      add_edges(out[i], ctx.edges, UINT32_MAX);
-      continue;
-    }
-    if (!(n.flags & zone::node_flattened)) continue;
-    ChainEnd end = follow_flattened_chain(zones, z, n);
-    std::vector<xfr::AddressRRset>& sets = out[i];
-    switch (end.kind) {
-      case ChainEnd::local:
-        for (uint16_t type : {wire::rrtype::A, wire::rrtype::AAAA}) {
-          const zone::RRset* s = end.zone->rrset(*end.node, type);
-          if (s) add_set(sets, type, std::min(end.ttl, s->ttl), rdata_of(*end.zone, s));
-        }
-        break;
-      case ChainEnd::proxied:
-        add_edges(sets, ctx.edges, end.ttl);
-        break;
-      case ChainEnd::external:
-        if (!ctx.resolver) break;
-        for (uint16_t type : {wire::rrtype::A, wire::rrtype::AAAA}) {
-          resolver::Resolution r = co_await ctx.resolver->resolve(end.target.view(), type);
-          if (r.outcome == resolver::Outcome::addresses) add_set(sets, type, std::min(end.ttl, r.ttl), r.rdata);
-          else if (r.outcome == resolver::Outcome::failure)
-            spdlog::warn("event=transfer_target_unresolved zone={} name={} target={} type={} error=\"{}\"",
-                         z.origin_text(), wire::name_to_text(z.name(n)), wire::name_to_text(end.target.view()),
-                         type == wire::rrtype::A ? "A" : "AAAA", r.ede_text);
-        }
-        break;
-      case ChainEnd::missing:
-      case ChainEnd::too_long:
-        break;
-    }
-    if (sets.empty())
-      spdlog::warn("event=transfer_name_left_out zone={} name={} reason=\"flattened target has no addresses\"",
-                   z.origin_text(), wire::name_to_text(z.name(n)));
-  }
-  co_return out;
-}
-
 asio::awaitable<bool> write_message(asio::ip::tcp::socket& s, std::vector<uint8_t>& buf, size_t len,
                                     std::chrono::milliseconds timeout) {
   buf[0] = uint8_t(len >> 8);
@@ -210,14 +141,7 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
     uint64_t now = unix_now();
     crypto::TsigVerifyResult v = crypto::verify_request(request, tsig.record, keys, now);
     if (v.status != crypto::TsigStatus::ok) {
-      size_t len = error_reply(out, q, v.rcode());
-      if (v.status == crypto::TsigStatus::badkey || v.status == crypto::TsigStatus::badsig) {
-        len = crypto::append_unsigned_tsig(out, len, tsig.record, v.error());
-      } else if (v.sign_response() && v.key) {
-        crypto::TsigSigner s(*v.key, v.request_mac.view());
-        len = v.status == crypto::TsigStatus::badtime ? s.sign_badtime(out, len, now, v.time_signed)
-                                                      : s.sign(out, len, now, v.error());
-      }
+      size_t len = crypto::append_error_tsig(out, error_reply(out, q, v.rcode()), tsig.record, v, now);
       spdlog::info("event=transfer_refused type={} zone={} client={} rcode={} reason=\"TSIG error {} (key {})\"", kind,
                    wire::name_to_text(q.qname_lower.view()), client, v.rcode(), v.error(),
                    wire::name_to_text(tsig.record.key_name.view()));
@@ -249,7 +173,7 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
     // No journal yet: the whole zone, AXFR-style, which RFC 1995 §4 allows.
   }
 
-  xfr::AxfrWriter writer(z, co_await build_replacements(ctx, *zones, *z));
+  xfr::AxfrWriter writer(z, co_await transfer_replacements(ctx.resolver, ctx.edges, *zones, *z));
   // RFC 8945 §5.3.1: every message of the stream signed, each MAC chained to the one before.
   size_t reserve = key ? crypto::tsig_max_rr_size(*key) : 0;
   for (;;) {

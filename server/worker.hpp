@@ -66,6 +66,7 @@ struct WorkerContext {
     o.alias.resolver = resolver;
     o.alias.edges = edges;
     o.alias.executor = &executor;
+    if (tsig_keys) o.tsig_keys = *tsig_keys;
     return o;
   }
 };

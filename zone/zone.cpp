@@ -1,6 +1,8 @@
 // Zone lookups: exact match and closest encloser by walking up the qname's labels.
 #include "zone/zone.hpp"
 
+#include <ctime>
+
 #include <cstring>
 
 #include "zone/loader.hpp"
@@ -57,6 +59,38 @@ std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView or
   std::vector<std::string> warnings;
   std::vector<Record> records = load_zone_file(path, origin, &files, &warnings);
   return compile_zone(origin, std::move(records), path, options, std::move(files), std::move(warnings));
+}
+
+std::shared_ptr<const Zone> Zone::with_serial(uint32_t serial) const {
+  auto z = std::shared_ptr<Zone>(new Zone(*this));
+  z->soa_ = &z->rrsets_[size_t(soa_ - rrsets_.data())];
+  // The serial is the first fixed field after MNAME and RNAME (RFC 1035 §3.3.13), which were
+  // checked when the zone was compiled.
+  std::span<const uint8_t> soa = rdata(*soa_, 0);
+  size_t at = size_t(soa.data() - rdata_bytes_.data());
+  size_t mname = wire::name_wire_length(soa);
+  at += mname + wire::name_wire_length(soa.subspan(mname));
+  z->rdata_bytes_[at] = uint8_t(serial >> 24);
+  z->rdata_bytes_[at + 1] = uint8_t(serial >> 16);
+  z->rdata_bytes_[at + 2] = uint8_t(serial >> 8);
+  z->rdata_bytes_[at + 3] = uint8_t(serial);
+  z->serial_ = serial;
+  return z;
+}
+
+bool serial_greater(uint32_t a, uint32_t b) { return a != b && int32_t(a - b) > 0; }
+
+uint32_t next_serial(uint32_t serial, SerialPolicy policy, int64_t now) {
+  uint32_t candidate = serial + 1;
+  if (policy == SerialPolicy::unixtime) {
+    candidate = uint32_t(now);
+  } else if (policy == SerialPolicy::dateserial) {
+    std::time_t t = std::time_t(now);
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    candidate = uint32_t((utc.tm_year + 1900) * 1000000 + (utc.tm_mon + 1) * 10000 + utc.tm_mday * 100);
+  }
+  return serial_greater(candidate, serial) ? candidate : serial + 1;
 }
 
 }  // namespace apexd::zone

@@ -52,13 +52,31 @@ struct NotifyTarget {
   bool operator==(const NotifyTarget&) const = default;
 };
 
+/// How a zone's SOA serial moves when apexd itself makes a new version of it (a flattened
+/// target's addresses changed, a reload with data changed but a serial that did not grow):
+/// Knot's serial-policy.
+enum class SerialPolicy : uint8_t {
+  increment,   ///< serial + 1
+  unixtime,    ///< seconds since the epoch, or serial + 1 if that is not larger
+  dateserial,  ///< YYYYMMDDnn, or serial + 1 if that is not larger
+};
+
+/// The serial after `serial` under `policy` at wall-clock `now` (seconds since the epoch).
+/// Always larger in RFC 1982 arithmetic: never backwards.
+uint32_t next_serial(uint32_t serial, SerialPolicy policy, int64_t now);
+/// RFC 1982 §3.2: whether `a` is larger than `b`.
+bool serial_greater(uint32_t a, uint32_t b);
+
 /// Per-zone settings from the config.
 struct ZoneOptions {
   FlattenMode flatten = FlattenMode::apex;
   std::vector<std::string> proxied;  ///< absolute wire names (lowercase) answered with edge addresses
   std::vector<AccessEntry> allow_transfer;  ///< empty: no transfers
   std::vector<NotifyTarget> notify;
+  SerialPolicy serial = SerialPolicy::increment;
   bool operator==(const ZoneOptions&) const = default;
+  /// Whether other servers copy the zone from us (it may be transferred, or it notifies).
+  bool has_secondaries() const { return !allow_transfer.empty() || !notify.empty(); }
 };
 
 /// An additional-section target of one RDATA (NS, MX or SRV target in this zone).
@@ -139,6 +157,10 @@ class Zone {
   /// Nodes answered specially: proxied or flattened names.
   size_t proxied_count() const { return proxied_count_; }
   size_t flattened_count() const { return flattened_count_; }
+
+  /// The same zone with another SOA serial: a new version of it that differs from this one in
+  /// the serial only (everything else is copied).
+  std::shared_ptr<const Zone> with_serial(uint32_t serial) const;
 
   /// Records that get no node: the NSEC3 chain and its signatures (RFC 5155 §7.2.8), in
   /// canonical order. Never answered; sent by zone transfers.

@@ -27,13 +27,38 @@ Checks:
 - access: AXFR of platform.test. is REFUSED, of nothere.test. NOTAUTH, AXFR
   over UDP REFUSED.
 
+TSIG (RFC 8945): apexd also serves secure.test. (an apex CNAME into
+platform.test., 2500 TXT records so that its AXFR takes 3 messages) with
+allow_transfer = ["key:xfr-key", "127.0.0.1 key:xfr-key512"]; the keys come
+from `tsig-keygen -a hmac-sha256 xfr-key` and `-a hmac-sha512 xfr-key512` at
+start.  knotd and named pull it with xfr-key, nsd with xfr-key512; NOTIFY stays
+unsigned.  Checks:
+- apexd's signed AXFR (dnspython dns.query.xfr, which verifies the chained
+  TSIG of every message), with each key: every message signed, the zone as
+  clients see it; kdig -y exits 0 and prints a TSIG record;
+- each secondary loads secure.test. and serves exactly apexd's signed AXFR;
+  after a change + SIGHUP each serves the new name within 10 s (NOTIFY);
+- a fourth server, a knotd whose xfr-key has another secret, does not get the
+  zone (it answers SERVFAIL) and apexd logs `TSIG error 16` for it;
+- signed IXFR: the SOA alone when current, else the zone, every message signed;
+- against apexd directly: unsigned AXFR/IXFR REFUSED; an unknown key BADKEY,
+  a wrong secret BADSIG, the key's name with another algorithm BADKEY (each
+  NOTAUTH with an unsigned TSIG; dnspython raises PeerBadKey /
+  PeerBadSignature); a time signed 1000 s ago BADTIME, signed with the key and
+  carrying apexd's time; xfr-key works from 127.0.0.2, xfr-key512 from there is
+  REFUSED with a signed answer; apexd logs TSIG errors 16, 17 and 18.
+
 A secondary whose binary is absent is skipped (printed); one that cannot start
 is a failure, with its stderr. Ends with `N passed, N failed`; exits 1 on any
-failure. About 2 s (bounds: 20 s for the first load, 30 s after the SIGHUP).
+failure. About 5 s (bounds: 20 s for the first load, 30 s after each
+SIGHUP, 8 s for the wrong-secret knotd).
 
 Typical convergence: knotd and named well under 1 s; nsd about 1 s when its
 previous reload was less than a second before (nsd's own xfrd-reload-timeout,
-default 1 s, delays applying a transfer it already committed).
+default 1 s, delays applying a transfer it already committed).  named sends a
+SOA query signed with the key before each transfer of secure.test. and drops
+an unsigned answer ("refresh: failure trying primary ...: expected a TSIG or
+SIG(0)"), so its load needs apexd's answers to signed queries signed too.
 """
 
 import ipaddress
@@ -45,12 +70,20 @@ import struct
 import subprocess
 import time
 
+import dns.exception
 import dns.flags
 import dns.message
+import dns.name
+import dns.query
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TSIG
 import dns.rrset
+import dns.tsig
+import dns.tsigkeyring
+import dns.wire
 import dns.zone
 
 import harness
@@ -69,10 +102,26 @@ TARGET6 = "2001:db8::7"
 NEW_NAME = "new.example.test."
 NEW_ADDR = "192.0.2.99"
 
+# secure.test.: transfers only with a TSIG key
+SECURE = "secure.test."
+SEC_SERIAL1 = 2026120401
+SEC_SERIAL2 = 2026120402
+SEC_NEW_NAME = "new.secure.test."
+SEC_NEW_ADDR = "192.0.2.98"
+SEC_BULK = 2500          # TXT records: the signed AXFR spans several messages
+KEY256 = "xfr-key"       # hmac-sha256: knotd, named, the wrong-secret knotd
+KEY512 = "xfr-key512"    # hmac-sha512: nsd; allowed only from 127.0.0.1
+OTHER_SRC = "127.0.0.2"  # a source address that "127.0.0.1 key:xfr-key512" refuses
+BADTIME_SKEW = 1000      # seconds; the fudge is 300
+TSIG_KEYGEN = "/usr/sbin/tsig-keygen"
+KDIG = "/usr/bin/kdig"
+TSIG_ERRORS = {16: "BADSIG", 17: "BADKEY", 18: "BADTIME"}  # rcode 16 is BADVERS
+
 LOAD_TIMEOUT = 20.0      # a secondary's first transfer
 CONVERGE_BOUND = 30.0    # polling bound after SIGHUP
 CONVERGE_MAX = 10.0      # what counts as converged in time
 POLL = 0.1
+BAD_WAIT = 8.0           # how long the wrong-secret knotd is given
 
 KNOTD = "/usr/sbin/knotd"
 NSD = "/usr/sbin/nsd"
@@ -155,10 +204,45 @@ def canon(name, ttl, rdata):
                                rdata.to_text().lower())
 
 
-def canon_zone_text(text):
-    z = dns.zone.from_text(text, origin=ORIGIN, relativize=False,
+def canon_zone_text(text, origin=ORIGIN):
+    z = dns.zone.from_text(text, origin=origin, relativize=False,
                            check_origin=False)
     return {canon(n, ttl, rd) for n, ttl, rd in z.iterate_rdatas()}
+
+
+def _secure_lines(serial, new):
+    lines = [
+        "$ORIGIN secure.test.",
+        "$TTL 3600",
+        "@ SOA ns1 hostmaster %d 3600 600 1209600 300" % serial,
+        "@ NS ns1",
+        "@ NS ns2",
+        "ns1 A 192.0.2.21",
+        "ns2 A 192.0.2.22",
+        "www A 192.0.2.23",
+        "api AAAA 2001:db8::23",
+        "_sip._tcp SRV 10 5 5060 www",
+    ]
+    lines += ['h%04d TXT "bulk record %04d, padding padding padding"' % (i, i)
+              for i in range(SEC_BULK)]
+    if new:
+        lines.append("new A %s" % SEC_NEW_ADDR)
+    return lines
+
+
+def secure_zone(serial, new=False):
+    """secure.test.: an apex CNAME (flattened) like example.test., and enough
+    records that its AXFR takes several messages, each one signed."""
+    lines = _secure_lines(serial, new)
+    lines.insert(5, "@ CNAME app.platform.test.")
+    return "\n".join(lines) + "\n"
+
+
+def expected_secure(serial, new=False):
+    """secure.test. as clients see it, as a set of canonical lines."""
+    lines = _secure_lines(serial, new)
+    lines += ["@ 300 A %s" % TARGET4, "@ 300 AAAA %s" % TARGET6]
+    return canon_zone_text("\n".join(lines) + "\n", SECURE)
 
 
 # --------------------------------------------------------------------------
@@ -290,13 +374,223 @@ def kdig_axfr(port, zone, path):
 
 
 # --------------------------------------------------------------------------
+# TSIG
+# --------------------------------------------------------------------------
+
+class TsigKey:
+    """A TSIG key as `tsig-keygen -a ALG NAME` prints it (text kept for named)."""
+
+    def __init__(self, name, algorithm, secret, text=None):
+        self.name = name
+        self.algorithm = algorithm
+        self.secret = secret
+        self.text = text or ('key "%s" {\n\talgorithm %s;\n\tsecret "%s";\n};\n'
+                             % (name, algorithm, secret))
+
+    def dns_key(self):
+        return dns.tsig.Key(self.name, self.secret, self.algorithm)
+
+    def keyring(self):
+        return dns.tsigkeyring.from_text({self.name: (self.algorithm, self.secret)})
+
+    def with_secret(self, secret):
+        return TsigKey(self.name, self.algorithm, secret)
+
+
+def tsig_keygen(algorithm, name):
+    """Run tsig-keygen; returns a TsigKey parsed out of what it prints."""
+    p = subprocess.run([TSIG_KEYGEN, "-a", algorithm, name], capture_output=True,
+                       text=True, timeout=10)
+    if p.returncode != 0:
+        raise RuntimeError("%s -a %s %s: exit %d: %s" % (
+            TSIG_KEYGEN, algorithm, name, p.returncode, p.stderr.strip()))
+    m_name = re.search(r'key\s+"([^"]+)"', p.stdout)
+    m_alg = re.search(r"algorithm\s+([\w-]+);", p.stdout)
+    m_sec = re.search(r'secret\s+"([A-Za-z0-9+/=]+)";', p.stdout)
+    if not (m_name and m_alg and m_sec):
+        raise RuntimeError("cannot parse tsig-keygen output:\n%s" % p.stdout)
+    if m_name.group(1) != name or m_alg.group(1) != algorithm:
+        raise RuntimeError("tsig-keygen printed key %s algorithm %s"
+                           % (m_name.group(1), m_alg.group(1)))
+    return TsigKey(name, algorithm, m_sec.group(1), p.stdout)
+
+
+class SignedXfr:
+    """A zone transfer with dnspython's dns.query.xfr and a TSIG key: it
+    verifies the TSIG of every message (chained, RFC 8945 5.3.1) and raises
+    on a bad one; `error` holds what it raised."""
+
+    def __init__(self):
+        self.msgs = []
+        self.error = None
+
+    def rrs(self):
+        return [(rrset.name, rrset.ttl, rd) for m in self.msgs
+                for rrset in m.answer for rd in rrset]
+
+    def records(self):
+        return {canon(n, t, rd) for n, t, rd in self.rrs()}
+
+    def unsigned(self):
+        return [i for i, m in enumerate(self.msgs) if not m.had_tsig]
+
+    def soa_serial(self):
+        rrs = self.rrs()
+        if rrs and rrs[0][2].rdtype == dns.rdatatype.SOA:
+            return rrs[0][2].serial
+        return None
+
+    def describe(self):
+        return "%d messages, %d RRs, error %s" % (
+            len(self.msgs), len(self.rrs()),
+            "%s: %s" % (type(self.error).__name__, self.error)
+            if self.error is not None else None)
+
+
+def signed_xfr(port, zone, key, rdtype="AXFR", serial=0, source=None,
+               timeout=8.0):
+    out = SignedXfr()
+    try:
+        for m in dns.query.xfr(HOST, zone, rdtype=rdtype, port=port,
+                               keyring=key.keyring(), keyname=key.name,
+                               keyalgorithm=key.algorithm, relativize=False,
+                               timeout=timeout, lifetime=2 * timeout,
+                               serial=serial, source=source):
+            out.msgs.append(m)
+    except Exception as e:  # noqa: BLE001 - reported by the caller
+        out.error = e
+    return out
+
+
+def signed_request(zone, rdtype, key, time_signed=None, fudge=300):
+    """A query signed with `key`, built by hand so the time signed can be
+    chosen.  Returns (wire, request MAC)."""
+    q = dns.message.make_query(zone, rdtype, use_edns=False)
+    base = q.to_wire()
+    k = key.dns_key()
+    rd = dns.rdtypes.ANY.TSIG.TSIG(dns.rdataclass.ANY, dns.rdatatype.TSIG,
+                                   k.algorithm, 0, fudge, b"", q.id, 0, b"")
+    now = int(time.time()) if time_signed is None else time_signed
+    tsig, _ = dns.tsig.sign(base, k, rd, now)
+    rdw = tsig.to_wire()
+    rr = k.name.to_wire() + struct.pack("!HHIH", dns.rdatatype.TSIG,
+                                        dns.rdataclass.ANY, 0, len(rdw)) + rdw
+    (ar,) = struct.unpack("!H", base[10:12])
+    return base[:10] + struct.pack("!H", ar + 1) + base[12:] + rr, tsig.mac
+
+
+def tcp_exchange(port, wire, source=None, timeout=5.0):
+    """One request, one reply message over TCP (None when none came)."""
+    deadline = time.monotonic() + timeout
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
+        s.connect((HOST, port))
+        s.sendall(struct.pack("!H", len(wire)) + wire)
+        (n,) = struct.unpack("!H", _recv_exact(s, 2, deadline))
+        return _recv_exact(s, n, deadline)
+    except (OSError, ConnectionError, struct.error):
+        return None
+    finally:
+        s.close()
+
+
+class RawTsig:
+    """The header rcode of a reply and its TSIG RR, parsed without
+    validating anything."""
+
+    def __init__(self, wire):
+        self.wire = wire
+        self.rcode = None
+        self.owner = None
+        self.rd = None
+        self.start = None
+        self.last = False
+        self.problem = None
+        try:
+            p = dns.wire.Parser(wire)
+            _, flags, qd, an, ns, ar = p.get_struct("!HHHHHH")
+            self.rcode = flags & 0xF
+            for _ in range(qd):
+                p.get_name()
+                p.get_struct("!HH")
+            total = an + ns + ar
+            for i in range(total):
+                start = p.current
+                name = p.get_name()
+                rdtype, rdclass, _, rdlen = p.get_struct("!HHIH")
+                if rdtype == dns.rdatatype.TSIG:
+                    with p.restrict_to(rdlen):
+                        self.rd = dns.rdata.from_wire_parser(rdclass, rdtype, p)
+                    self.owner, self.start = name, start
+                    self.last = (i == total - 1 and i >= an + ns)
+                else:
+                    p.seek(p.current + rdlen)
+            if p.remaining():
+                self.problem = "%d bytes after the last RR" % p.remaining()
+        except Exception as e:  # noqa: BLE001
+            self.problem = "%s: %s" % (type(e).__name__, e)
+
+    def error(self):
+        return self.rd.error if self.rd is not None else None
+
+    def mac_ok(self, key, request_mac):
+        """Whether the TSIG's MAC is `key`'s over this reply (RFC 8945 4.3.3,
+        the request MAC first) - also for a TSIG error, where dnspython's own
+        validate() only raises Peer*.  Returns None or a problem text."""
+        if self.rd is None:
+            return "no TSIG"
+        k = key.dns_key()
+        if self.owner != k.name or self.rd.algorithm != k.algorithm:
+            return "TSIG of key %s algorithm %s" % (self.owner, self.rd.algorithm)
+        if len(self.rd.mac) != dns.tsig.mac_sizes[k.algorithm]:
+            return "MAC of %d bytes" % len(self.rd.mac)
+        (ar,) = struct.unpack("!H", self.wire[10:12])
+        body = self.wire[:10] + struct.pack("!H", ar - 1) + self.wire[12:self.start]
+        try:
+            ctx = dns.tsig._digest(body, k, self.rd, None, request_mac, None, False)
+            ctx.verify(self.rd.mac)
+        except dns.tsig.BadSignature:
+            return "the MAC does not verify"
+        except AttributeError as e:  # a dnspython without _digest
+            return "cannot verify with this dnspython: %s" % e
+        return None
+
+    def text(self):
+        if self.problem:
+            return "unparsable (%s)" % self.problem
+        return "rcode %s, TSIG %s" % (
+            dns.rcode.to_text(self.rcode) if self.rcode is not None else None,
+            "none" if self.rd is None else
+            "owner %s algorithm %s error %d mac %d bytes time %d other %s" % (
+                self.owner, self.rd.algorithm, self.rd.error, len(self.rd.mac),
+                self.rd.time_signed, self.rd.other.hex()))
+
+
+def kdig_signed_axfr(port, zone, key):
+    try:
+        p = subprocess.run([KDIG, "-y", "%s:%s:%s" % (key.algorithm, key.name,
+                                                     key.secret),
+                            "@%s" % HOST, "-p", str(port), zone.rstrip("."),
+                            "AXFR", "+time=5", "+retry=0"],
+                           capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, "", str(e)
+    return p.returncode, p.stdout, p.stderr
+
+
+# --------------------------------------------------------------------------
 # secondaries
 # --------------------------------------------------------------------------
 
-def knot_conf(d, port, aport):
+def knot_conf(d, port, aport, key, zones=(ORIGIN, SECURE), name="knot"):
+    """example.test. unsigned, secure.test. with `key` (knotd's key: section:
+    algorithm and secret as separate fields)."""
     for sub in ("run", "db", "storage", "journal"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
-    path = os.path.join(d, "knot.conf")
+    path = os.path.join(d, "%s.conf" % name)
     text = """server:
     listen: {host}@{port}
     rundir: {d}/run
@@ -312,9 +606,17 @@ log:
   - target: stderr
     any: info
 
+key:
+  - id: {kname}
+    algorithm: {kalg}
+    secret: {ksecret}
+
 remote:
   - id: apexd
     address: {host}@{aport}
+  - id: apexd_tsig
+    address: {host}@{aport}
+    key: {kname}
 
 acl:
   - id: notify_from_apexd
@@ -333,16 +635,21 @@ template:
     semantic-checks: off
 
 zone:
-  - domain: {origin}
-    master: apexd
+""".format(host=HOST, port=port, aport=aport, d=d, kname=key.name,
+           kalg=key.algorithm, ksecret=key.secret)
+    for z in zones:
+        text += """  - domain: {zone}
+    master: {remote}
     acl: [notify_from_apexd, transfer_to_test]
-""".format(host=HOST, port=port, aport=aport, d=d, origin=ORIGIN)
+""".format(zone=z, remote="apexd_tsig" if z == SECURE else "apexd")
     with open(path, "w") as f:
         f.write(text)
     return path, [KNOTD, "-c", path]
 
 
-def nsd_conf(d, port, aport):
+def nsd_conf(d, port, aport, key):
+    """nsd's key: clause wants the secret quoted; request-xfr names the key,
+    allow-notify stays NOKEY (apexd's NOTIFY is unsigned)."""
     os.makedirs(os.path.join(d, "xfr"), exist_ok=True)
     os.makedirs(os.path.join(d, "zones"), exist_ok=True)
     path = os.path.join(d, "nsd.conf")
@@ -367,21 +674,37 @@ remote-control:
     control-enable: yes
     control-interface: "{d}/nsd.ctl"
 
+key:
+    name: {kname}
+    algorithm: {kalg}
+    secret: "{ksecret}"
+
 zone:
     name: {origin}
     zonefile: "example.test.zone"
     request-xfr: {host}@{aport} NOKEY
     allow-notify: {host} NOKEY
     provide-xfr: {host} NOKEY
-""".format(host=HOST, port=port, aport=aport, d=d, origin=ORIGIN)
+
+zone:
+    name: {secure}
+    zonefile: "secure.test.zone"
+    request-xfr: {host}@{aport} {kname}
+    allow-notify: {host} NOKEY
+    provide-xfr: {host} NOKEY
+""".format(host=HOST, port=port, aport=aport, d=d, origin=ORIGIN,
+           secure=SECURE, kname=key.name, kalg=key.algorithm,
+           ksecret=key.secret)
     with open(path, "w") as f:
         f.write(text)
     return path, [NSD, "-d", "-c", path]
 
 
-def named_conf(d, port, aport):
+def named_conf(d, port, aport, key):
+    """named takes tsig-keygen's output as it is."""
     path = os.path.join(d, "named.conf")
-    text = """options {{
+    text = key.text + """
+options {{
     directory "{d}";
     pid-file "{d}/named.pid";
     session-keyfile "{d}/session.key";
@@ -404,14 +727,25 @@ zone "{zone}" {{
     allow-transfer {{ {host}; }};
     notify no;
 }};
-""".format(host=HOST, port=port, aport=aport, d=d, zone=ORIGIN.rstrip("."))
+
+zone "{secure}" {{
+    type secondary;
+    primaries {{ {host} port {aport} key "{kname}"; }};
+    file "{d}/secure.test.db";
+    allow-notify {{ {host}; }};
+    allow-transfer {{ {host}; }};
+    notify no;
+}};
+""".format(host=HOST, port=port, aport=aport, d=d, zone=ORIGIN.rstrip("."),
+           secure=SECURE.rstrip("."), kname=key.name)
     with open(path, "w") as f:
         f.write(text)
     return path, [NAMED, "-g", "-c", path]
 
 
-SECONDARIES = [("knotd", KNOTD, knot_conf), ("nsd", NSD, nsd_conf),
-               ("named", NAMED, named_conf)]
+# (name, binary, configuration, the key it pulls secure.test. with)
+SECONDARIES = [("knotd", KNOTD, knot_conf, KEY256), ("nsd", NSD, nsd_conf, KEY512),
+               ("named", NAMED, named_conf, KEY256)]
 
 
 def tail(text, n=25):
@@ -419,9 +753,9 @@ def tail(text, n=25):
     return "\n".join("    " + l for l in lines[-n:])
 
 
-def soa_serial(port, timeout=0.3):
+def soa_serial(port, timeout=0.3, zone=ORIGIN):
     try:
-        r = harness.query(port, ORIGIN, "SOA", timeout=timeout)
+        r = harness.query(port, zone, "SOA", timeout=timeout)
     except Exception:  # noqa: BLE001
         return None, None
     if r is None or r.rcode() != dns.rcode.NOERROR:
@@ -432,15 +766,15 @@ def soa_serial(port, timeout=0.3):
     return None, r
 
 
-def has_new(port, timeout=0.3):
+def has_new(port, timeout=0.3, name=NEW_NAME, addr=NEW_ADDR):
     try:
-        r = harness.query(port, NEW_NAME, "A", timeout=timeout)
+        r = harness.query(port, name, "A", timeout=timeout)
     except Exception:  # noqa: BLE001
         return False
     if r is None or r.rcode() != dns.rcode.NOERROR:
         return False
     return any(rrset.rdtype == dns.rdatatype.A and
-               any(rd.address == NEW_ADDR for rd in rrset) for rrset in r.answer)
+               any(rd.address == addr for rd in rrset) for rrset in r.answer)
 
 
 # --------------------------------------------------------------------------
@@ -531,6 +865,184 @@ def compare_secondary(res, name, port, apex_axfr, label):
               % (sorted(want - got), name, sorted(got - want)))
 
 
+def check_secure_apexd(res, aport, keys, serial, new, label):
+    """apexd's signed AXFR of secure.test. with each key: every message
+    signed and verified (by dnspython), several messages, the zone as clients
+    see it; kdig -y too.  Returns the SignedXfr with the first key."""
+    want = expected_secure(serial, new)
+    first = None
+    for key in keys:
+        a = signed_xfr(aport, SECURE, key)
+        what = "%s: signed AXFR of secure.test. with %s (%s)" % (
+            label, key.name, key.algorithm)
+        ok = a.error is None and a.msgs
+        res.check(ok, "%s: answered, the TSIG of every message verified by "
+                  "dnspython" % what, "  %s" % a.describe())
+        if not ok:
+            continue
+        first = first or a
+        res.check(not a.unsigned() and len(a.msgs) > 1,
+                  "%s: %d messages, each signed" % (what, len(a.msgs)),
+                  "  unsigned messages: %s of %d" % (a.unsigned(), len(a.msgs)))
+        got = a.records()
+        res.check(got == want, "%s: the zone as clients see it (apex "
+                  "flattened)" % what,
+                  "  missing: %s\n  extra: %s" % (sorted(want - got)[:10],
+                                                  sorted(got - want)[:10]))
+        rrs = a.rrs()
+        res.check(len(rrs) == len(want) + 1 and
+                  rrs[-1][2].rdtype == dns.rdatatype.SOA and
+                  a.soa_serial() == serial,
+                  "%s: each RR once, between two SOAs of serial %d"
+                  % (what, serial), "  %d RRs, want %d, first serial %s"
+                  % (len(rrs), len(want) + 1, a.soa_serial()))
+        bad = [canon(n, t, rd) for n, t, rd in rrs
+               if rd.rdtype == dns.rdatatype.CNAME or "platform.test" in rd.to_text()]
+        res.check(not bad, "%s: no CNAME, no platform.test. name" % what,
+                  "  %s" % bad[:5])
+
+        rc, out, err = kdig_signed_axfr(aport, SECURE, key)
+        tsig_lines = [l for l in out.splitlines() if "\tTSIG\t" in l
+                      or re.search(r"\sTSIG\s", l)]
+        res.check(rc == 0 and tsig_lines and "WARNING" not in err
+                  and "WARNING" not in out,
+                  "%s: kdig -y %s:%s:... AXFR exits 0, prints a TSIG record and "
+                  "no warning" % (label, key.algorithm, key.name),
+                  "  exit %s\n  stdout tail:\n%s\n  stderr: %s"
+                  % (rc, tail(out, 6), err.strip()))
+        if label.startswith("serial 1") and tsig_lines:
+            print("NOTE kdig: %s" % tsig_lines[-1].strip())
+    return first
+
+
+def check_secure_ixfr(res, aport, key, serial):
+    r = signed_xfr(aport, SECURE, key, rdtype="IXFR", serial=serial)
+    res.check(r.error is None and len(r.msgs) == 1 and len(r.rrs()) == 1
+              and r.soa_serial() == serial and not r.unsigned(),
+              "signed IXFR of secure.test. from the current serial: the SOA, "
+              "signed", "  %s" % r.describe())
+    r = signed_xfr(aport, SECURE, key, rdtype="IXFR", serial=serial - 1)
+    res.check(r.error is None and len(r.msgs) > 1 and not r.unsigned()
+              and r.soa_serial() == serial,
+              "signed IXFR of secure.test. from an older serial: the zone in "
+              "%d messages, each signed" % len(r.msgs), "  %s" % r.describe())
+
+
+def check_secure_refusals(res, aport, apexd, k256, k512, unknown):
+    """Against apexd directly: unsigned, unknown key, wrong secret, wrong
+    algorithm, clock skew, key allowed only from another address."""
+    for rdtype in ("AXFR", "IXFR"):
+        r = xfr(aport, SECURE, rdtype, serial=SEC_SERIAL1)
+        tsig = RawTsig(r.wires[0]) if r.wires else None
+        res.check(r.rcode == dns.rcode.REFUSED and not r.rrs and tsig is not None
+                  and tsig.rd is None,
+                  "unsigned %s of secure.test. is REFUSED (and not signed)" % rdtype,
+                  "  rcode %s, %d RRs, error %s, %s" % (
+                      dns.rcode.to_text(r.rcode) if r.rcode is not None else None,
+                      len(r.rrs), r.error, tsig.text() if tsig else "no reply"))
+
+    # dnspython's view: the peer's TSIG error raised as dns.tsig.Peer*
+    for key, exc, what in (
+            (unknown, dns.tsig.PeerBadKey, "an unknown key name: PeerBadKey"),
+            (k256.with_secret(unknown.secret), dns.tsig.PeerBadSignature,
+             "the right name and a wrong secret: PeerBadSignature")):
+        a = signed_xfr(aport, SECURE, key)
+        res.check(isinstance(a.error, exc) and not a.rrs(),
+                  "AXFR of secure.test. signed with %s" % what,
+                  "  %s" % a.describe())
+
+    # the raw replies: NOTAUTH, the TSIG error, unsigned (RFC 8945 5.3.2)
+    wrong_alg = TsigKey(k256.name, "hmac-sha512", k512.secret)
+    for key, err, what in (
+            (unknown, dns.rcode.BADKEY, "an unknown key name"),
+            (k256.with_secret(unknown.secret), dns.rcode.BADSIG,
+             "the right name and a wrong secret"),
+            (wrong_alg, dns.rcode.BADKEY,
+             "the right name and another algorithm (hmac-sha512)")):
+        wire, _ = signed_request(SECURE, "AXFR", key)
+        rep = tcp_exchange(aport, wire)
+        t = RawTsig(rep) if rep else None
+        res.check(t is not None and not t.problem and t.rcode == dns.rcode.NOTAUTH
+                  and t.rd is not None and t.last and t.error() == err
+                  and len(t.rd.mac) == 0 and t.owner == key.dns_key().name,
+                  "AXFR signed with %s: NOTAUTH, TSIG error %s (%d), an "
+                  "unsigned TSIG" % (what, TSIG_ERRORS[err], err),
+                  "  %s" % (t.text() if t else "no reply"))
+
+    # clock skew: BADTIME, signed with the key, the server's time as other data
+    now = int(time.time())
+    wire, mac = signed_request(SECURE, "AXFR", k256,
+                               time_signed=now - BADTIME_SKEW)
+    rep = tcp_exchange(aport, wire)
+    t = RawTsig(rep) if rep else None
+    ok = (t is not None and not t.problem and t.rcode == dns.rcode.NOTAUTH
+          and t.error() == dns.rcode.BADTIME)
+    res.check(ok, "AXFR signed %d s in the past: NOTAUTH, TSIG error BADTIME (18)"
+              % BADTIME_SKEW, "  %s" % (t.text() if t else "no reply"))
+    if ok:
+        problem = t.mac_ok(k256, mac)
+        server_time = (int.from_bytes(t.rd.other, "big")
+                       if len(t.rd.other) == 6 else None)
+        res.check(problem is None and server_time is not None
+                  and abs(server_time - now) <= 5,
+                  "the BADTIME answer is signed with %s (its MAC verifies) and "
+                  "carries the server's time" % k256.name,
+                  "  %s; %s" % (problem, t.text()))
+        try:
+            dns.message.from_wire(rep, keyring=k256.keyring(), request_mac=mac)
+            res.fail("dnspython raises PeerBadTime on the BADTIME answer",
+                     "  it parsed without an error")
+        except dns.tsig.PeerBadTime:
+            res.ok("dnspython raises PeerBadTime on the BADTIME answer")
+        except Exception as e:  # noqa: BLE001
+            res.fail("dnspython raises PeerBadTime on the BADTIME answer",
+                     "  %s: %s" % (type(e).__name__, e))
+
+    # "key:xfr-key" holds from any address; "127.0.0.1 key:xfr-key512" not
+    # from 127.0.0.2, and the REFUSED is signed (the request verified)
+    a = signed_xfr(aport, SECURE, k256, source=OTHER_SRC)
+    res.check(a.error is None and a.msgs and not a.unsigned(),
+              "AXFR signed with %s from %s is allowed (\"key:%s\": any address)"
+              % (k256.name, OTHER_SRC, k256.name), "  %s" % a.describe())
+    wire, mac = signed_request(SECURE, "AXFR", k512)
+    rep = tcp_exchange(aport, wire, source=OTHER_SRC)
+    t = RawTsig(rep) if rep else None
+    problem = t.mac_ok(k512, mac) if t is not None and not t.problem else "no reply"
+    res.check(t is not None and t.rcode == dns.rcode.REFUSED and t.error() == 0
+              and problem is None,
+              "AXFR signed with %s from %s is REFUSED (\"%s key:%s\"), the "
+              "REFUSED signed with the key" % (k512.name, OTHER_SRC, HOST, k512.name),
+              "  %s; %s" % (problem, t.text() if t else ""))
+
+    # apexd logged each TSIG failure
+    deadline = time.monotonic() + 2.0
+    pats = {err: re.compile(r'event=transfer_refused type=AXFR zone=secure\.test\. '
+                            r'client=\S+ rcode=9 reason="TSIG error %d ' % err)
+            for err in (16, 17, 18)}
+    while time.monotonic() < deadline and \
+            not all(p.search(apexd.stderr()) for p in pats.values()):
+        time.sleep(POLL)
+    err = apexd.stderr()
+    for code, p in sorted(pats.items()):
+        res.check(bool(p.search(err)),
+                  "apexd logs event=transfer_refused ... TSIG error %d" % code,
+                  "  apexd stderr:\n%s" % tail(err))
+
+
+def compare_secondary_secure(res, name, port, apex_axfr, label):
+    s = xfr(port, SECURE)
+    if s.error is not None or s.rcode != dns.rcode.NOERROR:
+        res.fail("%s: %s answers AXFR of secure.test." % (label, name),
+                 "  rcode %s, error %s, %d RRs" % (s.rcode, s.error, len(s.rrs)))
+        return
+    want = apex_axfr.records()
+    got = s.records()
+    res.check(got == want, "%s: %s serves exactly apexd's signed AXFR of "
+              "secure.test." % (label, name),
+              "  only at apexd: %s\n  only at %s: %s"
+              % (sorted(want - got)[:10], name, sorted(got - want)[:10]))
+
+
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
@@ -544,98 +1056,55 @@ def distinct_ports(n):
     return ports
 
 
-def body(args, res, workdir):
-    binary = harness.require_apexd(args, res)
-    if not binary:
-        return
-    t_start = time.monotonic()
-    aport, *sports = distinct_ports(1 + len(SECONDARIES))
-
-    # which secondaries can run at all
-    secs = []   # dicts: name, port, dir, argv, conf
-    for (name, path, confn), port in zip(SECONDARIES, sports):
-        if not os.path.exists(path):
-            print("SKIP %s: %s is not installed" % (name, path))
-            continue
-        d = os.path.join(workdir, name)
-        os.makedirs(d, exist_ok=True)
-        conf, argv = confn(d, port, aport)
-        secs.append(dict(name=name, port=port, dir=d, argv=argv, conf=conf,
-                         proc=None))
-    if not secs:
-        res.fail("no secondary is installed (knotd, nsd, named)")
-
-    # apexd
-    adir = os.path.join(workdir, "apexd")
-    os.makedirs(adir, exist_ok=True)
-    zpath = os.path.join(adir, "example.test.zone")
-    ppath = os.path.join(adir, "platform.test.zone")
-    with open(zpath, "w") as f:
-        f.write(example_zone(SERIAL1))
-    with open(ppath, "w") as f:
-        f.write(PLATFORM_ZONE)
-    conf = os.path.join(adir, "apexd.toml")
-    with open(conf, "w") as f:
-        f.write("\n".join([
-            "[server]", 'listen = ["%s:%d"]' % (HOST, aport), "",
-            "[log]", 'level = "info"', "",
-            "[proxy]", 'ipv4 = ["%s"]' % EDGE4, 'ipv6 = ["%s"]' % EDGE6,
-            "ttl = %d" % PROXY_TTL, "",
-            "[[zone]]", 'origin = "%s"' % ORIGIN, 'file = "%s"' % zpath,
-            'allow_transfer = ["127.0.0.0/8"]',
-            "notify = [%s]" % ", ".join('"%s:%d"' % (HOST, s["port"]) for s in secs),
-            "",
-            "[[zone]]", 'origin = "%s"' % PLATFORM, 'file = "%s"' % ppath, ""]))
-    apexd = harness.start_apexd_config(binary, conf, aport, ORIGIN, adir)
-
-    check_access(res, aport)
-    apex1 = check_apexd_axfr(res, aport, workdir, SERIAL1, False, "serial 1")
-
-    # start the secondaries; wait (all at once, bounded) for serial 1
-    for s in secs:
-        s["proc"] = harness._spawn(s["name"], s["argv"], s["dir"], s["port"],
-                                   s["conf"])
+def wait_loaded(res, secs, zones):
+    """Wait (all at once, bounded) until every secondary serves each zone's
+    serial with AA; report each.  Returns {(name, zone): seconds}."""
     loaded = {}
     last = {}
+    want = len(secs) * len(zones)
     t0 = time.monotonic()
-    while time.monotonic() - t0 < LOAD_TIMEOUT and len(loaded) < len(secs):
+    while time.monotonic() - t0 < LOAD_TIMEOUT and len(loaded) < want:
         for s in secs:
-            if s["name"] in loaded or not s["proc"].alive():
+            if not s["proc"].alive():
                 continue
-            serial, r = soa_serial(s["port"])
-            last[s["name"]] = r
-            if serial == SERIAL1 and r is not None and r.flags & dns.flags.AA:
-                loaded[s["name"]] = time.monotonic() - t0
-        if all(not s["proc"].alive() for s in secs if s["name"] not in loaded):
+            for zone, serial_want in zones:
+                if (s["name"], zone) in loaded:
+                    continue
+                serial, r = soa_serial(s["port"], zone=zone)
+                last[(s["name"], zone)] = r
+                if serial == serial_want and r is not None and r.flags & dns.flags.AA:
+                    loaded[(s["name"], zone)] = time.monotonic() - t0
+        if all(not s["proc"].alive() for s in secs
+               if any((s["name"], z) not in loaded for z, _ in zones)):
             break
         time.sleep(POLL)
     for s in secs:
         p = s["proc"]
-        if s["name"] in loaded:
-            res.ok("%s loads example.test. from apexd (SOA serial %d, AA)"
-                   % (s["name"], SERIAL1))
-            print("NOTE %s had serial %d %.2f s after it started"
-                  % (s["name"], SERIAL1, loaded[s["name"]]))
-        elif not p.alive():
-            res.fail("%s loads example.test. from apexd" % s["name"],
-                     "  %s exited with %s before loading the zone (%s); stderr:\n%s"
-                     % (s["name"], p.popen.returncode, " ".join(s["argv"]),
-                        tail(p.stderr(), 40)))
-        else:
-            r = last.get(s["name"])
-            res.fail("%s loads example.test. from apexd" % s["name"],
-                     "  no SOA serial %d within %.0f s; last reply: %s\n  stderr:\n%s"
-                     % (SERIAL1, LOAD_TIMEOUT,
-                        r.to_text() if r is not None else "(none)",
-                        tail(p.stderr(), 40)))
-    live = [s for s in secs if s["name"] in loaded]
+        for zone, serial_want in zones:
+            how = " with TSIG key %s" % s["key"].name if zone == SECURE else ""
+            what = "%s loads %s from apexd%s" % (s["name"], zone, how)
+            if (s["name"], zone) in loaded:
+                res.ok("%s (SOA serial %d, AA)" % (what, serial_want))
+                print("NOTE %s had %s serial %d %.2f s after it started"
+                      % (s["name"], zone, serial_want, loaded[(s["name"], zone)]))
+            elif not p.alive():
+                res.fail(what, "  %s exited with %s before loading the zone (%s); "
+                         "stderr:\n%s" % (s["name"], p.popen.returncode,
+                                          " ".join(s["argv"]), tail(p.stderr(), 40)))
+            else:
+                r = last.get((s["name"], zone))
+                res.fail(what, "  no SOA serial %d within %.0f s; last reply: %s\n"
+                         "  stderr:\n%s" % (serial_want, LOAD_TIMEOUT,
+                                            r.to_text() if r is not None else "(none)",
+                                            tail(p.stderr(), 40)))
+    return loaded
 
-    for s in live:
-        compare_secondary(res, s["name"], s["port"], apex1, "serial 1")
 
-    # the change: new serial, one new name, SIGHUP; NOTIFY must do the rest
+def converge(res, apexd, live, zone, name, addr, zpath, text, label):
+    """Write the zone's new text, SIGHUP apexd, poll until every live
+    secondary serves name A addr.  Returns {secondary: seconds}."""
     with open(zpath, "w") as f:
-        f.write(example_zone(SERIAL2, new=True))
+        f.write(text)
     t0 = time.monotonic()
     os.kill(apexd.pid, signal.SIGHUP)
     conv = {}
@@ -643,34 +1112,35 @@ def body(args, res, workdir):
     while pending and time.monotonic() - t0 < CONVERGE_BOUND:
         tick = time.monotonic()
         for s in list(pending):
-            if has_new(s["port"], timeout=0.2):
+            if has_new(s["port"], timeout=0.2, name=name, addr=addr):
                 conv[s["name"]] = time.monotonic() - t0
                 pending.remove(s)
         left = POLL - (time.monotonic() - tick)
         if left > 0:
             time.sleep(left)
     for s in live:
-        name = s["name"]
-        if name in conv:
-            print("%s converged in %.2f s after SIGHUP" % (name, conv[name]))
-            res.check(conv[name] < CONVERGE_MAX,
-                      "%s serves %s A %s within %.0f s of the SIGHUP (NOTIFY)"
-                      % (name, NEW_NAME, NEW_ADDR, CONVERGE_MAX),
-                      "  took %.2f s" % conv[name])
+        sname = s["name"]
+        what = "%s serves %s A %s within %.0f s of the SIGHUP (NOTIFY%s)" % (
+            sname, name, addr, CONVERGE_MAX, label)
+        if sname in conv:
+            print("%s converged%s in %.2f s after SIGHUP"
+                  % (sname, "" if zone == ORIGIN else " on " + zone, conv[sname]))
+            res.check(conv[sname] < CONVERGE_MAX, what, "  took %.2f s" % conv[sname])
         else:
-            serial, _ = soa_serial(s["port"])
-            res.fail("%s serves %s A %s within %.0f s of the SIGHUP (NOTIFY)"
-                     % (name, NEW_NAME, NEW_ADDR, CONVERGE_MAX),
-                     "  not within %.0f s (its SOA serial now %s)\n  %s stderr:\n%s"
+            serial, _ = soa_serial(s["port"], zone=zone)
+            res.fail(what, "  not within %.0f s (its SOA serial now %s)\n  %s stderr:\n%s"
                      "\n  apexd stderr:\n%s"
-                     % (CONVERGE_BOUND, serial, name, tail(s["proc"].stderr()),
+                     % (CONVERGE_BOUND, serial, sname, tail(s["proc"].stderr()),
                         tail(apexd.stderr())))
+    return conv
 
-    # apexd logged one notify_sent per target (bounded wait: the retries)
+
+def check_notify_sent(res, apexd, secs, zone, serial):
+    """apexd logged one notify_sent per target (bounded wait: the retries)."""
     deadline = time.monotonic() + 5.0
     want_lines = {s["name"]: re.compile(
-        r"event=notify_sent zone=example\.test\. serial=%d target=%s:%d\b"
-        % (SERIAL2, re.escape(HOST), s["port"])) for s in secs}
+        r"event=notify_sent zone=%s serial=%d target=%s:%d\b"
+        % (re.escape(zone), serial, re.escape(HOST), s["port"])) for s in secs}
     while time.monotonic() < deadline:
         err = apexd.stderr()
         if all(p.search(err) for p in want_lines.values()):
@@ -679,21 +1149,176 @@ def body(args, res, workdir):
     err = apexd.stderr()
     for s in secs:
         res.check(bool(want_lines[s["name"]].search(err)),
-                  "apexd logs event=notify_sent for %s (%s:%d)"
-                  % (s["name"], HOST, s["port"]),
+                  "apexd logs event=notify_sent for %s (%s:%d)%s"
+                  % (s["name"], HOST, s["port"],
+                     "" if zone == ORIGIN else " for " + zone),
                   "  apexd stderr:\n%s" % tail(err))
-    res.check("event=notify_failed" not in err, "apexd logs no notify_failed",
-              "  %s" % "\n  ".join(l for l in err.splitlines()
-                                   if "notify_failed" in l))
-    xfer2 = [l for l in err.splitlines()
-             if "event=transfer " in l and "serial=%d" % SERIAL2 in l]
-    print("NOTE apexd transfers of serial %d after the SIGHUP:\n%s"
-          % (SERIAL2, "\n".join("    " + l for l in xfer2) or "    (none)"))
+    xfer = [l for l in err.splitlines() if "event=transfer " in l
+            and "zone=%s" % zone in l and "serial=%d" % serial in l]
+    print("NOTE apexd transfers of %s serial %d after the SIGHUP:\n%s"
+          % (zone, serial, "\n".join("    " + l for l in xfer) or "    (none)"))
+
+
+def check_wrong_secret(res, bad, apexd, key):
+    """The knotd whose xfr-key has another secret: apexd answers BADSIG, so
+    it never has secure.test. (knotd answers SERVFAIL for a zone it has not
+    got).  Runs before the direct BADSIG check, so the log line is knotd's."""
+    pat = re.compile(r'event=transfer_refused type=[AI]XFR zone=secure\.test\. '
+                     r'client=\S+ rcode=9 reason="TSIG error 16 \(key %s\.\)"'
+                     % re.escape(key.name))
+    deadline = bad["started"] + BAD_WAIT
+    while time.monotonic() < deadline and not pat.search(apexd.stderr()):
+        time.sleep(POLL)
+    # the rest of the few seconds: it must not get the zone meanwhile
+    while time.monotonic() < bad["started"] + 2.0:
+        time.sleep(POLL)
+    m = pat.search(apexd.stderr())
+    res.check(bool(m), "apexd logs TSIG error 16 (BADSIG) for the knotd with a "
+              "wrong secret for %s" % key.name,
+              "  within %.0f s of its start; apexd stderr:\n%s"
+              % (BAD_WAIT, tail(apexd.stderr())))
+    if m:
+        print("NOTE %s" % m.group(0))
+    try:
+        r = harness.query(bad["port"], SECURE, "SOA", timeout=1.0)
+    except Exception:  # noqa: BLE001
+        r = None
+    res.check(bad["proc"].alive() and (r is None or r.rcode() != dns.rcode.NOERROR
+                                        or not r.answer),
+              "the knotd with a wrong secret does not serve secure.test. "
+              "(SERVFAIL or nothing)",
+              "  alive %s, reply:\n%s" % (bad["proc"].alive(),
+                                         r.to_text() if r is not None else "(none)"))
+    if r is not None:
+        print("NOTE knotd-wrong answers secure.test. SOA with %s"
+              % dns.rcode.to_text(r.rcode()))
+    lines = [l for l in bad["proc"].stderr().splitlines() if "secure.test" in l]
+    print("NOTE knotd-wrong log:\n%s" % "\n".join("    " + l for l in lines[:6]))
+
+
+def body(args, res, workdir):
+    binary = harness.require_apexd(args, res)
+    if not binary:
+        return
+    t_start = time.monotonic()
+    aport, badport, *sports = distinct_ports(2 + len(SECONDARIES))
+
+    # TSIG keys as tsig-keygen prints them; "nokey"'s secret doubles as the
+    # wrong secret
+    try:
+        k256 = tsig_keygen("hmac-sha256", KEY256)
+        k512 = tsig_keygen("hmac-sha512", KEY512)
+        unknown = tsig_keygen("hmac-sha256", "nokey")
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        res.fail("tsig-keygen makes the keys", "  %s" % e)
+        return
+    keys = {KEY256: k256, KEY512: k512}
+    wrong = k256.with_secret(unknown.secret)
+
+    # which secondaries can run at all
+    secs = []   # dicts: name, port, dir, argv, conf, key
+    for (name, path, confn, kname), port in zip(SECONDARIES, sports):
+        if not os.path.exists(path):
+            print("SKIP %s: %s is not installed" % (name, path))
+            continue
+        d = os.path.join(workdir, name)
+        os.makedirs(d, exist_ok=True)
+        conf, argv = confn(d, port, aport, keys[kname])
+        secs.append(dict(name=name, port=port, dir=d, argv=argv, conf=conf,
+                         proc=None, key=keys[kname]))
+    if not secs:
+        res.fail("no secondary is installed (knotd, nsd, named)")
+    bad = None  # one more knotd: secure.test. only, xfr-key with a wrong secret
+    if os.path.exists(KNOTD):
+        d = os.path.join(workdir, "knotd-wrong")
+        conf, argv = knot_conf(d, badport, aport, wrong, zones=(SECURE,),
+                               name="knot-wrong")
+        bad = dict(name="knotd-wrong", port=badport, dir=d, argv=argv, conf=conf,
+                   proc=None, key=wrong)
+    else:
+        print("SKIP the knotd with a wrong secret: %s is not installed" % KNOTD)
+
+    # apexd
+    adir = os.path.join(workdir, "apexd")
+    os.makedirs(adir, exist_ok=True)
+    zpath = os.path.join(adir, "example.test.zone")
+    ppath = os.path.join(adir, "platform.test.zone")
+    spath = os.path.join(adir, "secure.test.zone")
+    with open(zpath, "w") as f:
+        f.write(example_zone(SERIAL1))
+    with open(ppath, "w") as f:
+        f.write(PLATFORM_ZONE)
+    with open(spath, "w") as f:
+        f.write(secure_zone(SEC_SERIAL1))
+    notify = "notify = [%s]" % ", ".join('"%s:%d"' % (HOST, s["port"]) for s in secs)
+    lines = [
+        "[server]", 'listen = ["%s:%d"]' % (HOST, aport), "",
+        "[log]", 'level = "info"', "",
+        "[proxy]", 'ipv4 = ["%s"]' % EDGE4, 'ipv6 = ["%s"]' % EDGE6,
+        "ttl = %d" % PROXY_TTL, ""]
+    for k in (k256, k512):
+        lines += ["[[key]]", 'name = "%s"' % k.name,
+                  'algorithm = "%s"' % k.algorithm, 'secret = "%s"' % k.secret, ""]
+    lines += [
+        "[[zone]]", 'origin = "%s"' % ORIGIN, 'file = "%s"' % zpath,
+        'allow_transfer = ["127.0.0.0/8"]', notify, "",
+        "[[zone]]", 'origin = "%s"' % PLATFORM, 'file = "%s"' % ppath, "",
+        "[[zone]]", 'origin = "%s"' % SECURE, 'file = "%s"' % spath,
+        'allow_transfer = ["key:%s", "%s key:%s"]' % (k256.name, HOST, k512.name),
+        notify, ""]
+    conf = os.path.join(adir, "apexd.toml")
+    with open(conf, "w") as f:
+        f.write("\n".join(lines))
+    apexd = harness.start_apexd_config(binary, conf, aport, ORIGIN, adir)
+
+    check_access(res, aport)
+    apex1 = check_apexd_axfr(res, aport, workdir, SERIAL1, False, "serial 1")
+    sec1 = check_secure_apexd(res, aport, [k256, k512], SEC_SERIAL1, False,
+                              "serial 1")
+
+    # start the secondaries (and the one with the wrong secret); wait for
+    # serial 1 of both zones
+    for s in secs + ([bad] if bad else []):
+        s["proc"] = harness._spawn(s["name"], s["argv"], s["dir"], s["port"],
+                                   s["conf"])
+        s["started"] = time.monotonic()
+    loaded = wait_loaded(res, secs, [(ORIGIN, SERIAL1), (SECURE, SEC_SERIAL1)])
+    live = [s for s in secs if (s["name"], ORIGIN) in loaded]
+    live_sec = [s for s in secs if (s["name"], SECURE) in loaded]
+
+    for s in live:
+        compare_secondary(res, s["name"], s["port"], apex1, "serial 1")
+    if sec1 is not None:
+        for s in live_sec:
+            compare_secondary_secure(res, s["name"], s["port"], sec1, "serial 1")
+
+    # the change: new serial, one new name, SIGHUP; NOTIFY must do the rest
+    conv = converge(res, apexd, live, ORIGIN, NEW_NAME, NEW_ADDR, zpath,
+                    example_zone(SERIAL2, new=True), "")
+    check_notify_sent(res, apexd, secs, ORIGIN, SERIAL2)
 
     apex2 = check_apexd_axfr(res, aport, workdir, SERIAL2, True, "serial 2")
     for s in live:
         if s["name"] in conv:
             compare_secondary(res, s["name"], s["port"], apex2, "serial 2")
+
+    # the same for secure.test.: the secondaries' transfers signed
+    conv_sec = converge(res, apexd, live_sec, SECURE, SEC_NEW_NAME, SEC_NEW_ADDR,
+                        spath, secure_zone(SEC_SERIAL2, new=True), ", TSIG transfer")
+    check_notify_sent(res, apexd, secs, SECURE, SEC_SERIAL2)
+    err = apexd.stderr()
+    res.check("event=notify_failed" not in err, "apexd logs no notify_failed",
+              "  %s" % "\n  ".join(l for l in err.splitlines()
+                                   if "notify_failed" in l))
+    sec2 = check_secure_apexd(res, aport, [k256, k512], SEC_SERIAL2, True,
+                              "serial 2")
+    if sec2 is not None:
+        for s in live_sec:
+            if s["name"] in conv_sec:
+                compare_secondary_secure(res, s["name"], s["port"], sec2, "serial 2")
+
+    if bad:
+        check_wrong_secret(res, bad, apexd, wrong)
 
     # IXFR answered by apexd
     r = xfr(aport, ORIGIN, "IXFR", serial=SERIAL2)
@@ -718,20 +1343,24 @@ def body(args, res, workdir):
                   "IXFR from the previous serial: the new zone, AXFR-style",
                   "  first SOA serial %s\n  missing: %s\n  extra: %s"
                   % (r.soa_serial(), sorted(want - got), sorted(got - want)))
+    check_secure_ixfr(res, aport, k512, SEC_SERIAL2)
 
-    for s in secs:
+    # TSIG refusals, against apexd directly
+    check_secure_refusals(res, aport, apexd, k256, k512, unknown)
+
+    for s in secs + ([bad] if bad else []):
         p = s["proc"]
         res.check(p.alive(), "%s still running at the end" % s["name"],
                   "  exit %s; stderr:\n%s" % (p.popen.returncode, tail(p.stderr())))
     res.check(apexd.alive(), "apexd still running at the end",
               "  exit %s; stderr:\n%s" % (apexd.popen.returncode, tail(apexd.stderr())))
-    odd = [l for l in apexd.stderr().splitlines()
-           if re.search(r"\b(warn|error|critical)\b", l)]
+    odd = [l for l in apexd.stderr().splitlines()  # by level, not "TSIG error"
+           if re.match(r"\S+\s+(warn|warning|error|critical)\b", l)]
     if odd:
         print("NOTE apexd warnings/errors:\n%s" % "\n".join("    " + l for l in odd))
 
     # clean shutdown by PID
-    for s in secs:
+    for s in secs + ([bad] if bad else []):
         harness.stop(s["proc"])
         res.check(not s["proc"].alive(), "%s stopped by PID" % s["name"])
     harness.stop(apexd)

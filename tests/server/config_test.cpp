@@ -64,6 +64,9 @@ TEST_CASE("parse_config: keys, allow_transfer and notify") {
   CHECK(notify[1].host == "2001:db8::2");
   CHECK(notify[1].port == 5300);
   CHECK(notify[2].port == 53);
+  CHECK(c.zones[0].options.serial == zone::SerialPolicy::increment);
+  CHECK(server::parse_config(one_zone + "serial = \"dateserial\"\n", path).zones[0].options.serial ==
+        zone::SerialPolicy::dateserial);
 }
 
 TEST_CASE("parse_config: a valid sample") {
@@ -196,6 +199,9 @@ TEST_CASE("parse_config: errors name file:line and the key path") {
       {"allow_transfer entry empty", one_zone + "allow_transfer = [\" \"]\n", "4: zone[0].allow_transfer[0]", "is empty"},
       {"allow_transfer with two keys", key_table + one_zone + "allow_transfer = [\"key:xfr-key key:xfr-key\"]\n",
        "8: zone[0].allow_transfer[0]", "two keys"},
+      {"bad serial policy", one_zone + "serial = \"date\"\n", "4: zone[0].serial", "\"increment\", \"unixtime\""},
+      {"key secret not base64", "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"not base64!\"\n" + one_zone,
+       "4: key[0].secret", "not base64"},
       {"bad notify target", one_zone + "notify = [\"secondary.example:53\"]\n", "4: zone[0].notify[0]",
        "not an IP address"},
       {"key without a secret", "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\n" + one_zone, "1: key[0].secret",

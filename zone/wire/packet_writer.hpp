@@ -54,6 +54,7 @@ class PacketWriter {
   bool tc() const { return buf_[2] & 0x02; }
 
   size_t size() const { return size_; }
+  size_t limit() const { return limit_; }
   uint16_t count(Section s) const { return counts_[size_t(s)]; }
   std::span<const uint8_t> data() const { return {buf_.data(), size_}; }
 

@@ -22,6 +22,8 @@ Header parse_header(std::span<const uint8_t> pkt) noexcept {
 
 namespace {
 
+constexpr uint16_t tsig_rrtype = 250;  // RFC 8945 §4.2 (wire/tsig.hpp holds the codec)
+
 // Skips one resource record; reports an OPT record's fields when it finds one.
 bool skip_record(Reader& r, bool in_additional, Query& q, bool& opt_seen, bool& bad_opt) {
   NameBuf owner;
@@ -30,6 +32,7 @@ bool skip_record(Reader& r, bool in_additional, Query& q, bool& opt_seen, bool& 
   if (!r.name(owner) || !r.u16(type) || !r.u16(cls) || !r.u32(ttl) || !r.u16(rdlen)) return false;
   size_t rdata_at = r.pos();
   if (!r.skip(rdlen)) return false;
+  if (type == tsig_rrtype) q.has_tsig = true;
   if (type == rrtype::OPT) {
     // RFC 6891 §6.1.2: the RDATA is a sequence of {code, length, data}; each must fit.
     Reader opts(std::span<const uint8_t>(r.data() + rdata_at, rdlen));

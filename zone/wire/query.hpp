@@ -34,6 +34,7 @@ struct Query {
   uint16_t qtype = 0, qclass = 0;
   Edns edns;
   size_t question_end = 0;  ///< offset just past the question
+  bool has_tsig = false;    ///< some record is a TSIG (RFC 8945): find_tsig() checks where and what
 };
 
 enum class ParseStatus {

@@ -1,0 +1,114 @@
+// What a transfer sends for flattened and proxied names, and a fingerprint to tell when it changed.
+#include "server/transfer_view.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "zone/wire/types.hpp"
+
+namespace apexd::server {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::vector<std::string> rdata_of(const zone::Zone& z, const zone::RRset* s) {
+  std::vector<std::string> out;
+  if (!s) return out;
+  for (size_t i = 0; i < s->rdata_count; ++i) {
+    auto b = z.rdata(*s, i);
+    out.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  return out;
+}
+
+void add_set(std::vector<xfr::AddressRRset>& sets, uint16_t type, uint32_t ttl, std::vector<std::string> rdata) {
+  if (!rdata.empty()) sets.push_back({type, ttl, std::move(rdata)});
+}
+
+void add_edges(std::vector<xfr::AddressRRset>& sets, const EdgeAddresses* edges, uint32_t ttl_cap) {
+  if (!edges) return;
+  uint32_t ttl = std::min(edges->ttl, ttl_cap);
+  add_set(sets, wire::rrtype::A, ttl, edges->ipv4);
+  add_set(sets, wire::rrtype::AAAA, ttl, edges->ipv6);
+}
+
+}  // namespace
+
+// A target that cannot be resolved is left out and logged: it never aborts the transfer
+// (PowerDNS's AXFR fails then, its issue #11503).
+asio::awaitable<xfr::Replacements> transfer_replacements(resolver::AliasResolver* resolver, const EdgeAddresses* edges,
+                                                         const zone::ZoneSet& zones, const zone::Zone& z) {
+  xfr::Replacements out;
+  auto nodes = z.nodes();
+  for (uint32_t i = 0; i < nodes.size(); ++i) {
+    const zone::Node& n = nodes[i];
+    if (n.flags & zone::node_proxied) {
+      add_edges(out[i], edges, UINT32_MAX);
+      continue;
+    }
+    if (!(n.flags & zone::node_flattened)) continue;
+    ChainEnd end = follow_flattened_chain(zones, z, n);
+    std::vector<xfr::AddressRRset>& sets = out[i];
+    switch (end.kind) {
+      case ChainEnd::local:
+        for (uint16_t type : {wire::rrtype::A, wire::rrtype::AAAA}) {
+          const zone::RRset* s = end.zone->rrset(*end.node, type);
+          if (s) add_set(sets, type, std::min(end.ttl, s->ttl), rdata_of(*end.zone, s));
+        }
+        break;
+      case ChainEnd::proxied:
+        add_edges(sets, edges, end.ttl);
+        break;
+      case ChainEnd::external:
+        if (!resolver) break;
+        for (uint16_t type : {wire::rrtype::A, wire::rrtype::AAAA}) {
+          resolver::Resolution r = co_await resolver->resolve(end.target.view(), type);
+          if (r.outcome == resolver::Outcome::addresses) add_set(sets, type, std::min(end.ttl, r.ttl), r.rdata);
+          else if (r.outcome == resolver::Outcome::failure)
+            spdlog::warn("event=transfer_target_unresolved zone={} name={} target={} type={} error=\"{}\"",
+                         z.origin_text(), wire::name_to_text(z.name(n)), wire::name_to_text(end.target.view()),
+                         type == wire::rrtype::A ? "A" : "AAAA", r.ede_text);
+        }
+        break;
+      case ChainEnd::missing:
+      case ChainEnd::too_long:
+        break;
+    }
+    if (sets.empty())
+      spdlog::warn("event=transfer_name_left_out zone={} name={} reason=\"flattened target has no addresses\"",
+                   z.origin_text(), wire::name_to_text(z.name(n)));
+  }
+  co_return out;
+}
+
+
+uint64_t replacements_fingerprint(const xfr::Replacements& r) {
+  std::vector<std::pair<uint32_t, const xfr::AddressRRset*>> sets;
+  for (const auto& [node, list] : r)
+    for (const xfr::AddressRRset& s : list) sets.emplace_back(node, &s);
+  std::sort(sets.begin(), sets.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second->type < b.second->type;
+  });
+  uint64_t h = 0x9E3779B97F4A7C15ULL;
+  auto mix = [&](uint64_t v) { h = (h ^ v) * 0x100000001B3ULL + (h >> 29); };
+  for (const auto& [node, s] : sets) {
+    mix(node);
+    mix(s->type);
+    std::vector<std::string> rdata = s->rdata;  // order-free: the same addresses in any order
+    std::sort(rdata.begin(), rdata.end());
+    for (const std::string& a : rdata) mix(std::hash<std::string>()(a));
+  }
+  return h;
+}
+
+uint32_t replacements_min_ttl(const xfr::Replacements& r) {
+  uint32_t ttl = UINT32_MAX;
+  for (const auto& [node, list] : r)
+    for (const xfr::AddressRRset& s : list) ttl = std::min(ttl, s.ttl);
+  return ttl;
+}
+
+}  // namespace apexd::server
