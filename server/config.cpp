@@ -285,7 +285,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     std::string prefix = "zone[" + std::to_string(i) + "].";
     const toml::table* t = e.as_table();
     if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
-    check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify", "serial"});
+    check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify", "notify_key", "serial"});
     ZoneConfig z;
     z.line = e.source().begin.line;
     const toml::node* origin = t->get("origin");
@@ -330,6 +330,13 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
           fail(path, n->as_array()->get(k)->source(), prefix + "allow_transfer[" + std::to_string(k) + "]", e.what());
         }
       }
+    }
+    if (const toml::node* nk = t->get("notify_key")) {
+      std::string name = get_string(path, *nk, prefix + "notify_key");
+      if (!name.empty() && name.back() != '.') name += '.';
+      auto wire = wire::name_from_text(name);
+      if (!wire || name == ".") fail(path, nk->source(), prefix + "notify_key", "not a key name");
+      z.options.notify_key = wire::name_lower({reinterpret_cast<const uint8_t*>(wire->data()), wire->size()});
     }
     if (const toml::node* sp = t->get("serial")) {
       std::string policy = get_string(path, *sp, prefix + "serial");
@@ -479,17 +486,20 @@ std::optional<ZoneConfig> parse_zone_piece(std::string_view piece, const std::st
   }
 }
 
-// Every key an access list names is a [[key]] of the config.
+// Every key an access list or notify_key names is a [[key]] of the config.
 void check_access_keys(const Config& c) {
-  for (const ZoneConfig& z : c.zones)
-    for (const zone::AccessEntry& e : z.options.allow_transfer) {
-      if (e.key.empty() || std::any_of(c.keys.begin(), c.keys.end(), [&](const KeyConfig& k) { return k.name == e.key; }))
-        continue;
-      throw ConfigError(*z.config_file + ":" + std::to_string(z.line) + ": zone[" + std::to_string(z.index) +
-                        "].allow_transfer: key " +
-                        wire::name_to_text({reinterpret_cast<const uint8_t*>(e.key.data()), e.key.size()}) +
+  for (const ZoneConfig& z : c.zones) {
+    auto check = [&](const std::string& name, const char* field) {
+      if (name.empty() || std::any_of(c.keys.begin(), c.keys.end(), [&](const KeyConfig& k) { return k.name == name; }))
+        return;
+      throw ConfigError(*z.config_file + ":" + std::to_string(z.line) + ": zone[" + std::to_string(z.index) + "]." +
+                        field + ": key " +
+                        wire::name_to_text({reinterpret_cast<const uint8_t*>(name.data()), name.size()}) +
                         " is not defined by a [[key]]");
-    }
+    };
+    check(z.options.notify_key, "notify_key");
+    for (const zone::AccessEntry& e : z.options.allow_transfer) check(e.key, "allow_transfer");
+  }
 }
 
 // Every origin once, across the config and its included files.

@@ -252,11 +252,16 @@ class Server {
   }
 
   void notify_all(const std::shared_ptr<const zone::Zone>& z) {
-    for (const zone::NotifyTarget& t : z->options().notify) asio::co_spawn(main_io_, notify_one(z, t), asio::detached);
+    const crypto::TsigKey* key = nullptr;
+    for (const crypto::TsigKey& k : tsig_keys_)
+      if (k.name == z->options().notify_key) key = &k;
+    for (const zone::NotifyTarget& t : z->options().notify)
+      asio::co_spawn(main_io_, notify_one(z, t, key), asio::detached);
   }
 
-  static asio::awaitable<void> notify_one(std::shared_ptr<const zone::Zone> z, zone::NotifyTarget t) {
-    xfr::NotifyOutcome o = co_await xfr::send_notify(z, t);
+  static asio::awaitable<void> notify_one(std::shared_ptr<const zone::Zone> z, zone::NotifyTarget t,
+                                          const crypto::TsigKey* key) {
+    xfr::NotifyOutcome o = co_await xfr::send_notify(z, t, key);
     if (o.acknowledged)
       spdlog::info("event=notify_sent zone={} serial={} target={} attempts={}", z->origin_text(), z->serial(), o.target,
                    o.attempts);

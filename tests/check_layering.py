@@ -17,7 +17,7 @@ ALLOWED = {
     "zone/wire": {"zone/wire"},
     "zone": {"zone", "zone/wire"},
     "resolver": {"resolver", "zone/wire"},
-    "xfr": {"xfr", "zone", "zone/wire"},
+    "xfr": {"xfr", "zone", "zone/wire", "crypto"},
     "crypto": {"crypto", "zone/wire"},
     "server": {"server", "zone", "zone/wire", "resolver", "xfr", "crypto"},
 }

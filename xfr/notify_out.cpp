@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
+#include <chrono>
 #include <random>
 
 #include "zone/wire/packet_writer.hpp"
@@ -48,10 +49,36 @@ bool is_notify_reply(std::span<const uint8_t> reply, uint16_t id, std::span<cons
   return qtype == wire::rrtype::SOA && wire::name_equal(qname.view(), origin);
 }
 
-asio::awaitable<NotifyOutcome> send_notify(std::shared_ptr<const zone::Zone> zone, zone::NotifyTarget target) {
+namespace {
+
+uint64_t unix_seconds() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+uint16_t random_id() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return uint16_t(rng());
+}
+
+std::string target_text(const zone::NotifyTarget& t) {
+  return (t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host) + ":" + std::to_string(t.port);
+}
+
+// A reply that answers our NOTIFY, and verifies when the NOTIFY was signed.
+bool accepted(std::span<const uint8_t> reply, uint16_t id, const zone::Zone& zone, const crypto::TsigKey* key,
+              const crypto::TsigMac& mac, uint16_t& rcode) {
+  if (!is_notify_reply(reply, id, zone.origin(), rcode)) return false;
+  if (!key) return true;
+  crypto::TsigVerifier verifier(*key, mac.view());
+  return verifier.verify(reply, unix_seconds()) == crypto::TsigStatus::ok;
+}
+
+}  // namespace
+
+asio::awaitable<NotifyOutcome> send_notify(std::shared_ptr<const zone::Zone> zone, zone::NotifyTarget target,
+                                           const crypto::TsigKey* key) {
   NotifyOutcome out;
-  out.target = (target.host.find(':') != std::string::npos ? "[" + target.host + "]" : target.host) + ":" +
-               std::to_string(target.port);
+  out.target = target_text(target);
   auto ex = co_await asio::this_coro::executor;
   boost::system::error_code ec;
   asio::ip::udp::endpoint to(asio::ip::make_address(target.host, ec), target.port);
@@ -59,16 +86,21 @@ asio::awaitable<NotifyOutcome> send_notify(std::shared_ptr<const zone::Zone> zon
   asio::ip::udp::socket sock(ex);
   sock.open(to.protocol(), ec);
   if (ec) co_return out;
-  std::array<uint8_t, 512> query{}, reply{};
-  thread_local std::mt19937 rng{std::random_device{}()};
-  uint16_t id = uint16_t(rng());
+  std::array<uint8_t, 1024> query{}, reply{};
+  uint16_t id = random_id();
   size_t len = build_notify(query, id, *zone);
+  crypto::TsigMac mac;
+  if (len && key) {  // RFC 8945: signed as a request
+    crypto::TsigSigner signer(*key, {});
+    len = signer.sign(query, len, unix_seconds());
+    mac = signer.last_mac();
+  }
   if (len == 0) co_return out;
   auto timeout = notify_first_timeout;
   for (out.attempts = 1; out.attempts <= notify_attempts; ++out.attempts, timeout *= 2) {
     co_await sock.async_send_to(asio::buffer(query.data(), len), to, asio::as_tuple(asio::use_awaitable));
     asio::steady_timer timer(ex, timeout);
-    for (;;) {  // answers from elsewhere, or to another ID, are ignored until the timer fires
+    for (;;) {  // answers from elsewhere, to another ID or unsigned are ignored until the timer fires
       asio::ip::udp::endpoint from;
       auto r = co_await (sock.async_receive_from(asio::buffer(reply), from, asio::as_tuple(asio::use_awaitable)) ||
                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
@@ -78,9 +110,8 @@ asio::awaitable<NotifyOutcome> send_notify(std::shared_ptr<const zone::Zone> zon
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         break;
       }
-      if (from != to) continue;
       uint16_t rcode = 0;
-      if (!is_notify_reply({reply.data(), n}, id, zone->origin(), rcode)) continue;
+      if (from != to || !accepted({reply.data(), n}, id, *zone, key, mac, rcode)) continue;
       out.acknowledged = rcode == wire::rcode::NOERROR;
       out.rcode = rcode;
       co_return out;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/tsig.hpp"
 #include "zone/zone.hpp"
 
 namespace apexd::xfr {
@@ -32,9 +33,11 @@ struct NotifyOutcome {
   int attempts = 0;
 };
 
-/// Sends the NOTIFY for `zone` to `target` over UDP, waiting `notify_first_timeout` (doubling)
+/// Sends the NOTIFY for `zone` to `target` over UDP, signed with `key` when given (RFC 8945;
+/// the key must outlive the call, and a signed NOTIFY's reply must verify to count), waiting `notify_first_timeout` (doubling)
 /// for each reply, up to `notify_attempts` tries. A reply with an error rcode ends the tries
 /// (the secondary heard us and said no).
-boost::asio::awaitable<NotifyOutcome> send_notify(std::shared_ptr<const zone::Zone> zone, zone::NotifyTarget target);
+boost::asio::awaitable<NotifyOutcome> send_notify(std::shared_ptr<const zone::Zone> zone, zone::NotifyTarget target,
+                                                  const crypto::TsigKey* key = nullptr);
 
 }  // namespace apexd::xfr

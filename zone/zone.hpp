@@ -73,6 +73,7 @@ struct ZoneOptions {
   std::vector<std::string> proxied;  ///< absolute wire names (lowercase) answered with edge addresses
   std::vector<AccessEntry> allow_transfer;  ///< empty: no transfers
   std::vector<NotifyTarget> notify;
+  std::string notify_key;  ///< lowercase wire name of the [[key]] NOTIFYs are signed with; empty = unsigned
   SerialPolicy serial = SerialPolicy::increment;
   bool operator==(const ZoneOptions&) const = default;
   /// Whether other servers copy the zone from us (it may be transferred, or it notifies).
