@@ -95,6 +95,20 @@ HandleResult answer_request(const zone::ZoneSet& zones, const wire::Query& q, wi
   w.reserve((edns ? opt_rr_size : 0) + tsig_room);
   if (edns && q.edns.version > 0) return finish(w, q, opts, rcode::BADVERS, true);  // RFC 6891 §6.1.3
   if (q.qclass != wire::rrclass::IN) return finish(w, q, opts, rcode::REFUSED, edns);
+  if (q.qtype == rrtype::IXFR && opts.transport == Transport::udp) {
+    // RFC 1995 §2: over UDP, an IXFR that does not fit (here: every one) is answered with our
+    // SOA alone; a client behind it retries over TCP, where the transfer rules apply. The SOA
+    // is what any client may ask for anyway.
+    const zone::Zone* z = zones.find_exact(q.qname_lower.view());
+    if (!z) return finish(w, q, opts, zones.find_failed(q.qname_lower.view()) ? rcode::SERVFAIL : rcode::NOTAUTH, edns);
+    w.set_aa(true);
+    if (!w.put_rr(wire::Section::answer, z->origin(), rrtype::SOA, wire::rrclass::IN, z->soa().ttl, z->rdata(z->soa(), 0)))
+      w.set_tc();
+    HandleResult r = finish(w, q, opts, rcode::NOERROR, edns);
+    r.zone = z;
+    return r;
+  }
+  // AXFR is TCP only (RFC 5936 §4.2); transfers over TCP never reach this function.
   if (q.qtype == rrtype::AXFR || q.qtype == rrtype::IXFR) return finish(w, q, opts, rcode::REFUSED, edns);
 
   ZoneChoice choice = select_zone(zones, q);
