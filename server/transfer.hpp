@@ -12,7 +12,7 @@
 
 namespace apexd::server {
 
-inline constexpr unsigned max_transfers = 16;  // outgoing transfers at once, all workers (Knot's default is 10 per worker... BIND's transfers-out 10)
+inline constexpr unsigned max_transfers = 16;  // outgoing transfers at once, all workers (BIND's transfers-out is 10)
 
 /// Whether `peer`, signed with `key` (lowercase wire name, empty when unsigned), may transfer a
 /// zone with access list `acl`. An empty list allows no one.
