@@ -5,6 +5,8 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -70,6 +72,24 @@ int64_t get_int(const std::string& path, const toml::node& n, const std::string&
   return v;
 }
 
+// A size in bytes: an integer, or a string with a K, M or G suffix (powers of 1024): "16M".
+uint64_t get_size(const std::string& path, const toml::node& n, const std::string& key) {
+  constexpr int64_t max = int64_t(1) << 50;
+  if (n.is_integer()) return uint64_t(get_int(path, n, key, 0, max));
+  std::string t = get_string(path, n, key);
+  uint64_t mult = 1;
+  if (!t.empty() && std::strchr("kKmMgG", t.back())) {
+    char c = char(std::tolower(static_cast<unsigned char>(t.back())));
+    mult = c == 'k' ? 1024 : c == 'm' ? 1024 * 1024 : 1024 * 1024 * 1024;
+    t.pop_back();
+  }
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || ec != std::errc() || end != t.data() + t.size() || v > uint64_t(max) / mult)
+    fail(path, n.source(), key, "must be a size: bytes, or a number with K, M or G (\"16M\")");
+  return v * mult;
+}
+
 std::chrono::milliseconds get_duration(const std::string& path, const toml::node& n, const std::string& key) {
   try {
     if (n.is_integer()) return std::chrono::seconds(get_int(path, n, key, 0, 86400 * 365));
@@ -81,7 +101,12 @@ std::chrono::milliseconds get_duration(const std::string& path, const toml::node
 
 void parse_server(const std::string& path, const toml::table& t, Config& c) {
   check_keys(path, t, "server.", {"listen", "threads", "tcp_idle_timeout", "tcp_max_connections", "tcp_max_per_client",
-                                  "udp_payload", "answer_cache", "user"});
+                                  "udp_payload", "answer_cache", "user", "state_dir"});
+  if (const toml::node* n = t.get("state_dir")) {
+    std::string dir = get_string(path, *n, "server.state_dir");
+    if (dir.empty()) fail(path, n->source(), "server.state_dir", "must not be empty");
+    c.state_dir = join_path(std::filesystem::path(path).parent_path().string(), dir);
+  }
   if (const toml::node* n = t.get("tcp_max_per_client"))
     c.tcp_max_per_client = unsigned(get_int(path, *n, "server.tcp_max_per_client", 1, 1000000));
   if (const toml::node* n = t.get("user")) {
@@ -285,7 +310,8 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     std::string prefix = "zone[" + std::to_string(i) + "].";
     const toml::table* t = e.as_table();
     if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
-    check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify", "notify_key", "serial"});
+    check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify", "notify_key", "serial",
+                                      "primaries", "primary_key", "allow_notify", "max_zone_size", "journal_max"});
     ZoneConfig z;
     z.line = e.source().begin.line;
     const toml::node* origin = t->get("origin");
@@ -321,23 +347,58 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
         z.options.proxied.push_back(wire::name_lower(wv));
       }
     }
-    if (const toml::node* n = t->get("allow_transfer")) {
-      auto entries = get_string_array(path, *n, prefix + "allow_transfer");
+    auto access_list = [&](const char* field, std::vector<zone::AccessEntry>& out) {
+      const toml::node* n = t->get(field);
+      if (!n) return false;
+      auto entries = get_string_array(path, *n, prefix + field);
       for (size_t k = 0; k < entries.size(); ++k) {
         try {
-          z.options.allow_transfer.push_back(parse_access_entry(entries[k]));
+          out.push_back(parse_access_entry(entries[k]));
         } catch (const std::invalid_argument& e) {
-          fail(path, n->as_array()->get(k)->source(), prefix + "allow_transfer[" + std::to_string(k) + "]", e.what());
+          fail(path, n->as_array()->get(k)->source(), prefix + field + "[" + std::to_string(k) + "]", e.what());
         }
       }
-    }
-    if (const toml::node* nk = t->get("notify_key")) {
-      std::string name = get_string(path, *nk, prefix + "notify_key");
+      return true;
+    };
+    auto address_list = [&](const char* field, std::vector<zone::NotifyTarget>& out) {
+      const toml::node* n = t->get(field);
+      if (!n) return;
+      auto targets = get_string_array(path, *n, prefix + field);
+      for (size_t k = 0; k < targets.size(); ++k) {
+        try {
+          ListenAddress a = parse_listen(targets[k]);
+          out.push_back({a.host, a.port});
+        } catch (const std::invalid_argument& e) {
+          fail(path, n->as_array()->get(k)->source(), prefix + field + "[" + std::to_string(k) + "]", e.what());
+        }
+      }
+    };
+    auto key_name = [&](const char* field, std::string& out) {
+      const toml::node* nk = t->get(field);
+      if (!nk) return;
+      std::string name = get_string(path, *nk, prefix + field);
       if (!name.empty() && name.back() != '.') name += '.';
       auto wire = wire::name_from_text(name);
-      if (!wire || name == ".") fail(path, nk->source(), prefix + "notify_key", "not a key name");
-      z.options.notify_key = wire::name_lower({reinterpret_cast<const uint8_t*>(wire->data()), wire->size()});
+      if (!wire || name == ".") fail(path, nk->source(), prefix + field, "not a key name");
+      out = wire::name_lower({reinterpret_cast<const uint8_t*>(wire->data()), wire->size()});
+    };
+    access_list("allow_transfer", z.options.allow_transfer);
+    key_name("notify_key", z.options.notify_key);
+    key_name("primary_key", z.options.primary_key);
+    address_list("primaries", z.options.primaries);
+    if (const toml::node* n = t->get("primaries"); n && z.options.primaries.empty())
+      fail(path, n->source(), prefix + "primaries", "is empty (leave it out for a primary zone)");
+    if (!access_list("allow_notify", z.options.allow_notify)) {
+      // RFC 1996 §3.10: by default, NOTIFY is taken from the primaries' addresses, signed or not
+      // (as BIND's allow-notify): it only makes us send an SOA query, which primary_key signs.
+      for (const zone::NotifyTarget& p : z.options.primaries) z.options.allow_notify.push_back(parse_access_entry(p.host));
     }
+    if (!z.options.is_secondary()) {
+      for (const char* f : {"primary_key", "allow_notify", "max_zone_size"})
+        if (const toml::node* n = t->get(f)) fail(path, n->source(), prefix + f, "only for a secondary zone (one with primaries)");
+    }
+    if (const toml::node* n = t->get("max_zone_size")) z.options.max_zone_size = get_size(path, *n, prefix + "max_zone_size");
+    if (const toml::node* n = t->get("journal_max")) z.options.journal_max = get_size(path, *n, prefix + "journal_max");
     if (const toml::node* sp = t->get("serial")) {
       std::string policy = get_string(path, *sp, prefix + "serial");
       if (policy == "increment") z.options.serial = zone::SerialPolicy::increment;
@@ -345,17 +406,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
       else if (policy == "dateserial") z.options.serial = zone::SerialPolicy::dateserial;
       else fail(path, sp->source(), prefix + "serial", "must be \"increment\", \"unixtime\" or \"dateserial\"");
     }
-    if (const toml::node* n = t->get("notify")) {
-      auto targets = get_string_array(path, *n, prefix + "notify");
-      for (size_t k = 0; k < targets.size(); ++k) {
-        try {
-          ListenAddress a = parse_listen(targets[k]);
-          z.options.notify.push_back({a.host, a.port});
-        } catch (const std::invalid_argument& e) {
-          fail(path, n->as_array()->get(k)->source(), prefix + "notify[" + std::to_string(k) + "]", e.what());
-        }
-      }
-    }
+    address_list("notify", z.options.notify);
     c.zones.push_back(std::move(z));
   }
 }
@@ -498,7 +549,9 @@ void check_access_keys(const Config& c) {
                         " is not defined by a [[key]]");
     };
     check(z.options.notify_key, "notify_key");
+    check(z.options.primary_key, "primary_key");
     for (const zone::AccessEntry& e : z.options.allow_transfer) check(e.key, "allow_transfer");
+    for (const zone::AccessEntry& e : z.options.allow_notify) check(e.key, "allow_notify");
   }
 }
 

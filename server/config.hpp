@@ -89,6 +89,8 @@ struct Config {
   uint16_t udp_payload = 1232;
   unsigned answer_cache = 8192;  ///< slots per worker for repeated UDP answers (0 = off)
   std::string user;      ///< drop to this user after binding the sockets (empty = stay)
+  /// Where apexd keeps what it writes itself: IXFR journals (journal/), later run-time changes.
+  std::string state_dir = "/var/lib/apexd";
   std::string log_level = "info";
   std::string log_file;  ///< empty = standard error
   bool log_queries = false;

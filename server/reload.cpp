@@ -1,6 +1,10 @@
 // Reload: per zone, reuse / load / keep-old-on-failure, logging each decision as key=value.
 #include "server/reload.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
@@ -118,9 +122,17 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
       zones.push_back(std::move(old));
       continue;
     }
+    if (!old && zc.options.is_secondary() && ::access(zc.file.c_str(), F_OK) != 0 && errno == ENOENT) {
+      // A secondary zone without a kept copy: SERVFAIL until its first transfer (not an error).
+      spdlog::info("event=zone_pending zone={} file={} reason=\"no copy yet: waiting for the first transfer\"",
+                   zc.origin_text, zc.file);
+      failed.push_back({zc.origin, zc.origin_text, zc.file, "no copy yet: waiting for the first transfer from its primaries"});
+      continue;
+    }
     try {
       std::shared_ptr<const zone::Zone> z = zone::load_zone(zc.file, origin, zc.options);
-      if (old && zc.options.has_secondaries() && !zone::serial_greater(z->serial(), old->serial())) {
+      if (old && zc.options.has_secondaries() && !zc.options.is_secondary() &&
+          !zone::serial_greater(z->serial(), old->serial())) {
         // Secondaries compare serials: new data under a serial that did not grow would never
         // reach them (nor would data under one that went back, RFC 1982).
         uint32_t next = zone::next_serial(old->serial(), zc.options.serial, unix_seconds());
@@ -139,7 +151,7 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
         spdlog::warn("event=zone_warning zone={} warning=\"{}\"", zc.origin_text, w);
         report.warnings.push_back(w);
       }
-      if (!z->options().notify.empty()) report.loaded_zones.push_back(z);
+      if (z->options().has_secondaries()) report.loaded_zones.push_back(z);
       zones.push_back(std::move(z));
     } catch (const std::exception& e) {
       ++report.failed;

@@ -17,6 +17,8 @@
 #include "server/flattener.hpp"
 #include "server/metrics.hpp"
 #include "server/process.hpp"
+#include "server/journals.hpp"
+#include "server/secondary.hpp"
 #include "server/worker.hpp"
 #include "server/zone_versions.hpp"
 #include "xfr/notify_out.hpp"
@@ -133,7 +135,9 @@ class Server {
     ReloadReport report;
     auto initial = build_zone_set(cfg_, nullptr, report, &file_watch_);
     zone_failures_.fetch_add(report.failed);
+    initial = journals_.startup(initial);
     zones_.publish(initial);
+    asio::post(reload_io_, [this] { secondaries_.configure(cfg_.zones); });
     for (const std::string& w : serving_warnings(cfg_, *initial)) spdlog::warn("event=config_warning {}", w);
 
     unsigned threads = cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -143,6 +147,8 @@ class Server {
       w->edges = &edges_;
       w->tcp_clients = &tcp_clients_;
       w->tsig_keys = &tsig_keys_;
+      w->secondaries = &secondaries_;
+      w->journals = &journals_;
       w->log_queries = cfg_.log_queries;
       if (rrl_.enabled()) w->rrl = &rrl_;
       if (cfg_.answer_cache) w->answer_cache = std::make_unique<AnswerCache>(cfg_.answer_cache);
@@ -224,8 +230,9 @@ class Server {
       Config next = load_config(cfg_.path, &config_cache_);
       config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
       auto previous = zones_.load();
-      auto set = build_zone_set(next, previous.get(), report, &file_watch_);
+      auto set = secondaries_.adjust(build_zone_set(next, previous.get(), report, &file_watch_));
       zones_.publish(set);
+      secondaries_.configure(next.zones);
       announce(*previous, report.loaded_zones);
       versions_.poke();
     } catch (const std::exception& e) {
@@ -246,9 +253,17 @@ class Server {
   // and retried on the main thread, which only waits for signals otherwise.
   void announce(const zone::ZoneSet& previous, const std::vector<std::shared_ptr<const zone::Zone>>& loaded) {
     for (const auto& z : loaded) {
-      const zone::Zone* before = previous.find_exact(z->origin());
-      if (!before || before->serial() != z->serial()) notify_all(z);
+      std::shared_ptr<const zone::Zone> before = previous.shared_exact(z->origin());
+      if (!before || before->serial() != z->serial()) new_version(std::move(before), z);
     }
+  }
+
+  // A new version of a zone was published (reload, flattened addresses moved, transfer in):
+  // its difference goes into the journal, then NOTIFY to its secondaries. On reload_io_.
+  void new_version(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after) {
+    journals_.record(std::move(before), after, [this, after] {
+      if (!after->options().notify.empty()) asio::post(main_io_, [this, after] { notify_all(after); });
+    });
   }
 
   void notify_all(const std::shared_ptr<const zone::Zone>& z) {
@@ -299,7 +314,21 @@ class Server {
     return out + "\n";
   }
 
+  // ,"role":… and, for a secondary, its state (see SecondaryStatus).
+  std::string secondary_json(const std::string& origin_text, bool with_serial = false) {
+    auto it = secondary_status_.find(origin_text);
+    if (it == secondary_status_.end()) return ",\"role\":\"primary\"";
+    const SecondaryStatus& s = it->second;
+    std::string primaries = "[";
+    for (size_t i = 0; i < s.primaries.size(); ++i) primaries += (i ? ",\"" : "\"") + json_escape(s.primaries[i]) + "\"";
+    return ",\"role\":\"secondary\",\"state\":\"" + s.state + "\"" +
+           (with_serial ? ",\"serial\":" + std::to_string(s.serial) : std::string()) + ",\"primaries\":" + primaries + "],\"expires_in\":" + std::to_string(s.expires_in) +
+           ",\"last_refresh\":" + std::to_string(s.last_refresh) + ",\"last_error\":\"" + json_escape(s.last_error) + "\"";
+  }
+
   std::string zones_json() {
+    secondary_status_.clear();
+    for (SecondaryStatus& s : secondaries_.status()) secondary_status_.emplace(s.origin_text, std::move(s));
     auto set = zones_.load();
     std::string out = "[";
     bool first = true;
@@ -307,7 +336,7 @@ class Server {
       out += first ? "\n" : ",\n";
       first = false;
       out += "  {\"origin\":\"" + json_escape(f.origin_text) + "\",\"status\":\"failed\",\"error\":\"" +
-             json_escape(f.error) + "\",\"file\":\"" + json_escape(f.file) + "\"}";
+             json_escape(f.error) + "\",\"file\":\"" + json_escape(f.file) + "\"" + secondary_json(f.origin_text, true) + "}";
     }
     for (const auto& z : set->zones()) {
       auto names = [&](uint16_t flag) {
@@ -325,7 +354,8 @@ class Server {
       out += "  {\"origin\":\"" + json_escape(z->origin_text()) + "\",\"status\":\"loaded\",\"serial\":" + std::to_string(z->serial()) +
              ",\"records\":" + std::to_string(z->record_count()) + ",\"flattened\":" + names(zone::node_flattened) +
              ",\"proxied\":" + names(zone::node_proxied) + ",\"file\":\"" + json_escape(z->source()) +
-             "\",\"loaded_at\":" + std::to_string(int64_t(seconds_since_epoch(z->loaded_at()))) + "}";
+             "\",\"loaded_at\":" + std::to_string(int64_t(seconds_since_epoch(z->loaded_at()))) +
+             secondary_json(z->origin_text()) + "}";
     }
     return out + "\n]\n";
   }
@@ -364,6 +394,8 @@ class Server {
          us.overloaded.load()},
         {"apexd_zone_load_failures_total", "Zone loads that failed, at start-up or on a reload.",
          zone_failures_.load()},
+        {"apexd_notify_received_total", "NOTIFY messages accepted for secondary zones.",
+         secondaries_.notifies_received.load()},
     };
     for (const Item& i : items) {
       prom_header(out, i.name, "counter", i.help);
@@ -372,6 +404,24 @@ class Server {
     prom_header(out, "apexd_reloads_total", "counter", "Reloads (SIGHUP or POST /reload) by result.");
     prom_value(out, "apexd_reloads_total", "result=\"success\"", double(reload_successes_.load()));
     prom_value(out, "apexd_reloads_total", "result=\"failure\"", double(reload_failures_.load()));
+    prom_header(out, "apexd_transfers_in_total", "counter",
+                "Refreshes of secondary zones by result: a transfer applied, one that failed, or the copy already current.");
+    prom_value(out, "apexd_transfers_in_total", "result=\"ok\"", double(secondaries_.transfers_ok.load()));
+    prom_value(out, "apexd_transfers_in_total", "result=\"failed\"", double(secondaries_.transfers_failed.load()));
+    prom_value(out, "apexd_transfers_in_total", "result=\"up_to_date\"", double(secondaries_.transfers_up_to_date.load()));
+    {
+      std::vector<SecondaryStatus> sec = secondaries_.status();
+      prom_header(out, "apexd_zone_expire_seconds", "gauge",
+                  "Seconds before each secondary zone expires without a refresh (0: expired or never transferred).");
+      for (const SecondaryStatus& z : sec)
+        prom_value(out, "apexd_zone_expire_seconds", "zone=\"" + json_escape(z.origin_text) + "\"",
+                   double(std::max<int64_t>(0, z.expires_in)));
+      prom_header(out, "apexd_zone_last_refresh_timestamp_seconds", "gauge",
+                  "When each secondary zone was last refreshed from a primary (0: never).");
+      for (const SecondaryStatus& z : sec)
+        prom_value(out, "apexd_zone_last_refresh_timestamp_seconds", "zone=\"" + json_escape(z.origin_text) + "\"",
+                   double(z.last_refresh));
+    }
     prom_header(out, "apexd_cache_entries", "gauge", "Entries in the flattening cache.");
     prom_value(out, "apexd_cache_entries", "", double(resolver_.cache().size()));
     prom_header(out, "apexd_upstream_response_seconds", "summary", "Upstream response time.");
@@ -411,11 +461,14 @@ class Server {
   asio::io_context main_io_{1};
   asio::io_context reload_io_{1};  ///< reloads, one at a time, off the serving and control threads
   /// New zone versions when flattened addresses move; runs on reload_io_ (never beside a reload).
-  ZoneVersions versions_{zones_, &resolver_, &edges_, [this](auto, std::shared_ptr<const zone::Zone> after) {
-                           asio::post(main_io_, [this, after] { notify_all(after); });
-                         }};
+  /// IXFR journals, state_dir/journal; versions journaled on reload_io_.
+  Journals journals_{cfg_.state_dir + "/journal", reload_io_, zones_, &resolver_, &edges_};
+  ZoneVersions versions_{zones_, &resolver_, &edges_, [this](auto before, auto after) { new_version(before, after); }};
+  /// Secondary zones: refreshed from their primaries on reload_io_ (never beside a reload).
+  Secondaries secondaries_{reload_io_, zones_, tsig_keys_, [this](auto before, auto after) { new_version(before, after); }};
   std::atomic<uint64_t> reload_successes_{0}, reload_failures_{0}, zone_failures_{0};
   std::chrono::system_clock::time_point started_;
+  std::unordered_map<std::string, SecondaryStatus> secondary_status_;  ///< scratch of zones_json (control thread)
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "server/transfer.hpp"
+#include "server/notify_in.hpp"
 #include "server/worker.hpp"
 #include "zone/wire/types.hpp"
 
@@ -70,7 +71,8 @@ asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s, std::string cli
       continue;
     }
     auto start = std::chrono::steady_clock::now();
-    HandleResult r = handle_query(ctx.zones.get(), request, answer, opts);
+    HandleResult r = is_notify(request) ? handle_notify(ctx, request, answer, peer)
+                                        : handle_query(ctx.zones.get(), request, answer, opts);
     if (r.needs_resolution) r = co_await answer_after_resolution(ctx, request, answer, Transport::tcp, r);
     account(ctx, Transport::tcp, &peer, request, answer, r,
             std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());

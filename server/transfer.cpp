@@ -1,4 +1,4 @@
-// Zone transfers out (AXFR, RFC 5936; IXFR answered in full, RFC 1995 §4) over a TCP session.
+// Zone transfers out (AXFR, RFC 5936; IXFR from the journal or in full, RFC 1995 §4) over a TCP session.
 #include "server/transfer.hpp"
 
 #include <netinet/in.h>
@@ -19,6 +19,7 @@
 #include "server/transfer_view.hpp"
 #include "zone/wire/tsig.hpp"
 #include "xfr/axfr_out.hpp"
+#include "xfr/ixfr_out.hpp"
 #include "zone/wire/packet_writer.hpp"
 #include "zone/wire/reader.hpp"
 #include "zone/wire/types.hpp"
@@ -162,6 +163,7 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
   TransferSlot slot;
   if (!slot.held) co_return co_await reply(wire::rcode::REFUSED, "too many transfers at once");
 
+  std::optional<xfr::IxfrWriter> ixfr;
   if (q.qtype == wire::rrtype::IXFR) {
     std::optional<uint32_t> have = ixfr_client_serial(request, q);
     if (!have) co_return co_await reply(wire::rcode::FORMERR, "IXFR without an SOA in the authority section");
@@ -170,39 +172,51 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
                    z->serial());
       co_return co_await write_message(socket, buf, sign(soa_reply(out, q, *z)), ctx.config.tcp_idle_timeout);
     }
-    // No journal yet: the whole zone, AXFR-style, which RFC 1995 §4 allows.
+    // From the journal when it reaches back to the client's serial; else the whole zone,
+    // AXFR-style, which RFC 1995 §4 allows.
+    std::string origin(reinterpret_cast<const char*>(z->origin().data()), z->origin().size());
+    if (ctx.journals)
+      if (std::optional<zone::Changeset> diff = ctx.journals->since(origin, *have, z->serial())) ixfr.emplace(std::move(*diff));
+    if (!ixfr)
+      spdlog::info("event=ixfr_as_axfr zone={} client={} client_serial={} serial={} reason=\"the journal does not reach back\"",
+                   z->origin_text(), client, *have, z->serial());
   }
 
-  xfr::AxfrWriter writer(z, co_await transfer_replacements(ctx.resolver, ctx.edges, *zones, *z));
   // RFC 8945 §5.3.1: every message of the stream signed, each MAC chained to the one before.
   size_t reserve = key ? crypto::tsig_max_rr_size(*key) : 0;
-  for (;;) {
-    size_t len = writer.next(out, transfer_message_limit, reserve, q);
-    if (len == 0) break;
-    if ((len = sign(len)) == 0) {
-      spdlog::error("event=transfer_failed type={} zone={} client={} reason=\"TSIG signing failed\"", kind,
+  auto stream = [&](auto& writer) -> asio::awaitable<bool> {
+    for (;;) {
+      size_t len = writer.next(out, transfer_message_limit, reserve, q);
+      if (len == 0) break;
+      if ((len = sign(len)) == 0) {
+        spdlog::error("event=transfer_failed type={} zone={} client={} reason=\"TSIG signing failed\"", kind,
+                      z->origin_text(), client);
+        ctx.stats.transfers_failed.add();
+        co_return false;
+      }
+      if (!co_await write_message(socket, buf, len, ctx.config.tcp_idle_timeout)) {
+        spdlog::warn("event=transfer_aborted type={} zone={} client={} records={} reason=\"write failed or timed out\"",
+                     kind, z->origin_text(), client, writer.records());
+        ctx.stats.transfers_failed.add();
+        co_return false;
+      }
+    }
+    if (writer.failed()) {
+      spdlog::error("event=transfer_failed type={} zone={} client={} reason=\"a record does not fit in a message\"", kind,
                     z->origin_text(), client);
       ctx.stats.transfers_failed.add();
-      co_return false;
+      co_return co_await reply(wire::rcode::SERVFAIL, "record too large");
     }
-    if (!co_await write_message(socket, buf, len, ctx.config.tcp_idle_timeout)) {
-      spdlog::warn("event=transfer_aborted type={} zone={} client={} records={} reason=\"write failed or timed out\"",
-                   kind, z->origin_text(), client, writer.records());
-      ctx.stats.transfers_failed.add();
-      co_return false;
-    }
-  }
-  if (writer.failed()) {
-    spdlog::error("event=transfer_failed type={} zone={} client={} reason=\"a record does not fit in a message\"", kind,
-                  z->origin_text(), client);
-    ctx.stats.transfers_failed.add();
-    co_return co_await reply(wire::rcode::SERVFAIL, "record too large");
-  }
-  ctx.stats.transfers_out.add();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  spdlog::info("event=transfer type={} zone={} client={} serial={} records={} messages={} ms={}", kind,
-               z->origin_text(), client, z->serial(), writer.records(), writer.messages(), ms);
-  co_return true;
+    ctx.stats.transfers_out.add();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    spdlog::info("event=transfer type={} zone={} client={} serial={} records={} messages={} ms={}{}", kind,
+                 z->origin_text(), client, z->serial(), writer.records(), writer.messages(), ms,
+                 q.qtype == wire::rrtype::IXFR ? (ixfr ? " answer=incremental" : " answer=full") : "");
+    co_return true;
+  };
+  if (ixfr) co_return co_await stream(*ixfr);
+  xfr::AxfrWriter writer(z, co_await transfer_replacements(ctx.resolver, ctx.edges, *zones, *z));
+  co_return co_await stream(writer);
 }
 
 }  // namespace apexd::server

@@ -66,7 +66,12 @@ asio::awaitable<xfr::Replacements> transfer_replacements(resolver::AliasResolver
         if (!resolver) break;
         for (uint16_t type : {wire::rrtype::A, wire::rrtype::AAAA}) {
           resolver::Resolution r = co_await resolver->resolve(end.target.view(), type);
-          if (r.outcome == resolver::Outcome::addresses) add_set(sets, type, std::min(end.ttl, r.ttl), r.rdata);
+          // Sent with the TTL of our own CNAME chain, not the upstream's remaining one: a version of
+          // the zone then transfers the same bytes whenever it is asked for (AXFR and IXFR agree,
+          // and a secondary's copy equals ours), and a move of the addresses is a new version,
+          // NOTIFYed, rather than something a secondary learns from a TTL.
+          if (r.outcome == resolver::Outcome::addresses && !r.rdata.empty())
+            sets.push_back({type, end.ttl, r.rdata, std::min(end.ttl, r.ttl)});
           else if (r.outcome == resolver::Outcome::failure)
             spdlog::warn("event=transfer_target_unresolved zone={} name={} target={} type={} error=\"{}\"",
                          z.origin_text(), wire::name_to_text(z.name(n)), wire::name_to_text(end.target.view()),
@@ -107,7 +112,7 @@ uint64_t replacements_fingerprint(const xfr::Replacements& r) {
 uint32_t replacements_min_ttl(const xfr::Replacements& r) {
   uint32_t ttl = UINT32_MAX;
   for (const auto& [node, list] : r)
-    for (const xfr::AddressRRset& s : list) ttl = std::min(ttl, s.ttl);
+    for (const xfr::AddressRRset& s : list) ttl = std::min({ttl, s.ttl, s.refresh_ttl});
   return ttl;
 }
 

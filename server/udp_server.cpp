@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/worker.hpp"
+#include "server/notify_in.hpp"
 
 namespace apexd::server {
 
@@ -80,8 +81,8 @@ void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
     }
     std::span<const uint8_t> request(b.in[i].data(), m.msg_len);
     auto start = ctx.log_queries ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    HandleResult r = ctx.answer_cache
-        ? ctx.answer_cache->answer(zones, ctx.zones.generation(), request, b.out[nout], opts)
+    HandleResult r = is_notify(request) ? handle_notify(ctx, request, b.out[nout], b.peers[i])
+        : ctx.answer_cache ? ctx.answer_cache->answer(zones, ctx.zones.generation(), request, b.out[nout], opts)
         : handle_query(zones, request, b.out[nout], opts);
     if (r.from_cache) ctx.stats.answer_cache_hits.add();
     if (r.needs_resolution) {

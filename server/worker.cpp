@@ -8,10 +8,39 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "server/notify_in.hpp"
 #include "zone/wire/query.hpp"
 #include "zone/wire/types.hpp"
 
 namespace apexd::server {
+
+HandleResult handle_notify(WorkerContext& ctx, std::span<const uint8_t> request, std::span<uint8_t> out,
+                           const sockaddr_storage& peer) {
+  static const NotifyTable none;
+  std::shared_ptr<const NotifyTable> table;
+  if (ctx.secondaries) table = ctx.secondaries->notify_table().load();
+  std::span<const crypto::TsigKey> keys;
+  if (ctx.tsig_keys) keys = *ctx.tsig_keys;
+  uint64_t now = uint64_t(std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count());
+  NotifyVerdict v = answer_notify(table ? *table : none, request, out, peer, keys, now);
+  HandleResult r;
+  r.size = v.size;
+  r.rcode = v.rcode;
+  r.qtype = wire::rrtype::SOA;
+  r.empty_answer = true;
+  r.reusable_until = resolver::TimePoint::min();
+  std::string zone = v.origin.empty() ? "-" : wire::name_to_text({reinterpret_cast<const uint8_t*>(v.origin.data()), v.origin.size()});
+  if (v.accepted) {
+    spdlog::info("event=notify_received zone={} client={} serial={} key={}", zone, peer_text(&peer),
+                 v.serial ? std::to_string(*v.serial) : "-",
+                 v.key.empty() ? "-" : wire::name_to_text({reinterpret_cast<const uint8_t*>(v.key.data()), v.key.size()}));
+    ctx.secondaries->notified(v.origin);
+  } else if (v.size) {
+    spdlog::info("event=notify_refused client={} rcode={}", peer_text(&peer), wire::rcode_to_text(v.rcode));
+  }
+  return r;
+}
 
 std::string peer_text(const void* peer) {
   if (!peer) return "-";

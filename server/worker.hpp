@@ -19,6 +19,8 @@
 #include "server/flattener.hpp"
 #include "server/metrics.hpp"
 #include "server/rrl.hpp"
+#include "server/journals.hpp"
+#include "server/secondary.hpp"
 #include "server/query_handler.hpp"
 #include "server/snapshot.hpp"
 #include "zone/zone_set.hpp"
@@ -53,6 +55,8 @@ struct WorkerContext {
   RateLimiter* rrl = nullptr;  ///< response rate limiting of UDP answers, shared (null = off)
   TcpClients* tcp_clients = nullptr;  ///< shared per-address connection counts
   const std::vector<crypto::TsigKey>* tsig_keys = nullptr;  ///< the config's [[key]]s (read at start-up)
+  Secondaries* secondaries = nullptr;  ///< NOTIFY in goes there (null: answered NOTAUTH)
+  const Journals* journals = nullptr;  ///< IXFR out reads the differences there (null: whole zones)
   unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
   unsigned pending_resolutions = 0;  ///< queries waiting for the resolver (touched only by its thread)
   std::unique_ptr<AnswerCache> answer_cache;  ///< UDP answers of this worker (null: [server] answer_cache off)
@@ -87,6 +91,10 @@ size_t rate_limit(WorkerContext& ctx, const sockaddr_storage& peer, std::span<co
 /// then answers again with it. Returns the final result (size 0 = nothing to send).
 boost::asio::awaitable<HandleResult> answer_after_resolution(WorkerContext& ctx, std::span<const uint8_t> request,
                                                             std::span<uint8_t> out, Transport t, HandleResult first);
+
+/// Answers a NOTIFY (see notify_in.hpp) and, when it is accepted, tells the secondaries.
+HandleResult handle_notify(WorkerContext& ctx, std::span<const uint8_t> request, std::span<uint8_t> out,
+                           const sockaddr_storage& peer);
 
 /// Opens a UDP socket bound with SO_REUSEPORT on `addr` and serves it on `ctx` until the io_context stops.
 void start_udp(WorkerContext& ctx, const ListenAddress& addr);

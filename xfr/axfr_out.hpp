@@ -16,8 +16,9 @@ namespace apexd::xfr {
 /// CNAME currently answers, or the edge addresses of a proxied name.
 struct AddressRRset {
   uint16_t type = 0;  ///< A or AAAA
-  uint32_t ttl = 0;
+  uint32_t ttl = 0;   ///< sent: stable while the addresses stay (a version's content never counts down)
   std::vector<std::string> rdata;  ///< 4- or 16-byte RDATA each
+  uint32_t refresh_ttl = UINT32_MAX;  ///< how soon the addresses may move (the upstream's remaining TTL)
 };
 
 /// What replaces flattened and proxied nodes, by node index (Zone::nodes()). A flattened or

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -416,6 +417,50 @@ std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin,
   Loader loader(origin, files, fast_path, warnings);
   loader.load_text(text, source, std::string(origin.begin(), origin.end()), std::nullopt, 0);
   return loader.take();
+}
+
+std::string records_to_text(const std::vector<Record>& records, const std::string& header) {
+  std::string out;
+  for (size_t i = 0; i < header.size();) {  // each line of the header as a comment
+    size_t nl = header.find('\n', i);
+    if (nl == std::string::npos) nl = header.size();
+    out += "; " + header.substr(i, nl - i) + "\n";
+    i = nl + 1;
+  }
+  std::string wire;
+  for (const Record& r : records) {
+    // The presentation form ldns prints, which every loader reads back; RFC 3597's generic form
+    // for the types ldns misreads (encoded_only_here) and anything ldns cannot print.
+    wire.assign(r.owner);
+    auto u16 = [&](uint16_t v) { wire += char(v >> 8), wire += char(v & 0xff); };
+    u16(r.type);
+    u16(wire::rrclass::IN);
+    u16(uint16_t(r.ttl >> 16));
+    u16(uint16_t(r.ttl));
+    u16(uint16_t(r.rdata.size()));
+    wire += r.rdata;
+    ldns_rr* rr = nullptr;
+    size_t pos = 0;
+    char* text = nullptr;
+    if (!encoded_only_here(r.type) &&
+        ldns_wire2rr(&rr, reinterpret_cast<const uint8_t*>(wire.data()), wire.size(), &pos, LDNS_SECTION_ANSWER) ==
+            LDNS_STATUS_OK)
+      text = ldns_rr2str(rr);
+    if (rr) ldns_rr_free(rr);
+    if (text && std::strstr(text, "\\#") == nullptr && std::strstr(text, "Unknown") == nullptr) {
+      out += text;
+      if (out.back() != '\n') out += '\n';
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += wire::name_to_text({reinterpret_cast<const uint8_t*>(r.owner.data()), r.owner.size()}) + "\t" +
+             std::to_string(r.ttl) + "\tIN\t" + wire::type_to_text(r.type) + "\t\\# " + std::to_string(r.rdata.size());
+      if (!r.rdata.empty()) out += ' ';
+      for (unsigned char c : r.rdata) out += hex[c >> 4], out += hex[c & 15];
+      out += '\n';
+    }
+    std::free(text);
+  }
+  return out;
 }
 
 std::vector<Record> load_zone_file(const std::string& path, wire::NameView origin, std::vector<FileStamp>* files,

@@ -25,4 +25,8 @@ std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin,
                                    std::vector<FileStamp>* files = nullptr, bool fast_path = true,
                                    std::vector<std::string>* warnings = nullptr);
 
+/// `records` as master-file text (absolute names, one RR a line, `header` as leading comments)
+/// that load_zone_text reads back to the same records: how a secondary keeps its copy.
+std::string records_to_text(const std::vector<Record>& records, const std::string& header);
+
 }  // namespace apexd::zone

@@ -75,9 +75,17 @@ struct ZoneOptions {
   std::vector<NotifyTarget> notify;
   std::string notify_key;  ///< lowercase wire name of the [[key]] NOTIFYs are signed with; empty = unsigned
   SerialPolicy serial = SerialPolicy::increment;
+  /// Secondary zones: the primaries to copy the zone from, tried in order (empty: a primary zone).
+  std::vector<NotifyTarget> primaries;
+  std::string primary_key;  ///< lowercase wire name of the [[key]] SOA queries and transfers are signed with
+  std::vector<AccessEntry> allow_notify;  ///< who may NOTIFY us (default: the primaries' addresses)
+  uint64_t max_zone_size = uint64_t(512) << 20;  ///< RR wire bytes a transfer may bring in
+  uint64_t journal_max = uint64_t(16) << 20;     ///< bytes of IXFR journal kept on disk (0: no journal)
   bool operator==(const ZoneOptions&) const = default;
   /// Whether other servers copy the zone from us (it may be transferred, or it notifies).
   bool has_secondaries() const { return !allow_transfer.empty() || !notify.empty(); }
+  /// Whether we copy the zone from primaries (RFC 1034 §4.3.5).
+  bool is_secondary() const { return !primaries.empty(); }
 };
 
 /// An additional-section target of one RDATA (NS, MX or SRV target in this zone).
