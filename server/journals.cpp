@@ -147,6 +147,23 @@ std::shared_ptr<const zone::ZoneSet> Journals::startup(std::shared_ptr<const zon
     zone::Journal& j = *e->journal;
     uint64_t fp = zone_data_fingerprint(*z);
     try {
+      if (has_replaced_names(*z) && !z->options().is_secondary()) {
+        // Flattened or proxied names: what the journal's last version transferred for them is
+        // not known until they are resolved again, and may have moved while we were stopped.
+        // A new serial (secondaries take one AXFR) is what keeps them right.
+        uint32_t serial = zone::serial_greater(z->serial(), j.last_serial())
+                              ? z->serial()
+                              : zone::next_serial(j.last_serial(), z->options().serial, unix_seconds());
+        spdlog::info("event=journal_restarted zone={} journal_serial={} file_serial={} serial={} "
+                     "reason=\"flattened or proxied names: their addresses may have moved while apexd was stopped\"",
+                     z->origin_text(), j.last_serial(), z->serial(), serial);
+        j.clear();
+        if (serial != z->serial()) {
+          z = z->with_serial(serial);
+          changed = true;
+        }
+        continue;
+      }
       if (fp == j.last_tag()) {
         if (z->serial() == j.last_serial()) continue;
         if (zone::serial_greater(j.last_serial(), z->serial()) && !z->options().is_secondary()) {
@@ -187,13 +204,21 @@ std::shared_ptr<const zone::ZoneSet> Journals::startup(std::shared_ptr<const zon
   return std::make_shared<const zone::ZoneSet>(std::move(zones), set->failed());
 }
 
+void Journals::baseline(const zone::ZoneSet& set) {
+  for (const auto& z : set.zones())
+    if (keeps_journal(*z) && has_replaced_names(*z)) queue_.push_back({nullptr, z, nullptr, true});
+  if (queue_.empty() || draining_) return;
+  draining_ = true;
+  asio::co_spawn(io_, drain(), asio::detached);
+}
+
 void Journals::record(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after,
                       std::function<void()> done) {
   if (!after || !keeps_journal(*after)) {
     if (done) done();
     return;
   }
-  queue_.push_back({std::move(before), std::move(after), std::move(done)});
+  queue_.push_back({std::move(before), std::move(after), std::move(done), false});
   if (draining_) return;
   draining_ = true;
   asio::co_spawn(io_, drain(), asio::detached);
@@ -204,13 +229,21 @@ asio::awaitable<void> Journals::drain() {
     Pending p = std::move(queue_.front());
     queue_.pop_front();
     try {
-      co_await journal_one(std::move(p.before), std::move(p.after));
+      if (p.baseline) co_await take_baseline(std::move(p.after));
+      else co_await journal_one(std::move(p.before), std::move(p.after));
     } catch (const std::exception& e) {
       spdlog::error("event=journal_failed error=\"{}\"", e.what());
     }
     if (p.done) p.done();
   }
   draining_ = false;
+}
+
+asio::awaitable<void> Journals::take_baseline(std::shared_ptr<const zone::Zone> z) {
+  xfr::Replacements reps = co_await transfer_replacements(resolver_, edges_, *zones_.load(), *z);
+  std::lock_guard lock(mutex_);
+  Entry* e = open_entry(*z);
+  if (e && !e->last_replacements) e->last_replacements = by_owner(*z, reps);
 }
 
 asio::awaitable<void> Journals::journal_one(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after) {

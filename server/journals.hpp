@@ -2,6 +2,7 @@
 #pragma once
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -40,8 +41,12 @@ class Journals {
   /// makes the loaded zone continue it. The file unchanged since the journal's last version →
   /// the zone keeps the serial it was served with (apexd may have raised it past the file's);
   /// changed while we were stopped → the serial moves past both and the journal starts again
-  /// (secondaries take one AXFR). Returns the set to publish.
+  /// (secondaries take one AXFR). A zone with flattened or proxied names always starts again
+  /// under a new serial: their addresses may have moved meanwhile. Returns the set to publish.
   std::shared_ptr<const zone::ZoneSet> startup(std::shared_ptr<const zone::ZoneSet> set);
+  /// After the first publish, on the reload executor: resolves the flattened and proxied names
+  /// of the zones that keep a journal, the base their first difference is computed from.
+  void baseline(const zone::ZoneSet& set);
   /// A new version was published: journal before → after, then call `done` (which sends the
   /// NOTIFYs: a secondary that asks at once then finds the step in the journal). `done` is
   /// called at once for a zone that keeps no journal. Call on the reload executor.
@@ -51,7 +56,7 @@ class Journals {
   /// journal reaches back to `from` and ends at `current`. Any thread.
   std::optional<zone::Changeset> since(const std::string& origin, uint32_t from, uint32_t current) const;
 
-  uint64_t entries_written() const { return written_; }
+  uint64_t entries_written() const { return written_.load(); }
 
  private:
   struct Entry {
@@ -61,6 +66,7 @@ class Journals {
     std::optional<std::unordered_map<std::string, std::vector<xfr::AddressRRset>>> last_replacements;
   };
   boost::asio::awaitable<void> drain();
+  boost::asio::awaitable<void> take_baseline(std::shared_ptr<const zone::Zone> z);
   boost::asio::awaitable<void> journal_one(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after);
   Entry* open_entry(const zone::Zone& z);  // under mutex_
   std::string path_for(const zone::Zone& z) const;
@@ -75,11 +81,12 @@ class Journals {
   struct Pending {
     std::shared_ptr<const zone::Zone> before, after;
     std::function<void()> done;
+    bool baseline = false;  ///< only resolve `after`'s replacements (see baseline())
   };
   std::deque<Pending> queue_;
   bool draining_ = false;
   bool dir_failed_ = false;
-  uint64_t written_ = 0;
+  std::atomic<uint64_t> written_{0};
 };
 
 }  // namespace apexd::server

@@ -137,7 +137,10 @@ class Server {
     zone_failures_.fetch_add(report.failed);
     initial = journals_.startup(initial);
     zones_.publish(initial);
-    asio::post(reload_io_, [this] { secondaries_.configure(cfg_.zones); });
+    asio::post(reload_io_, [this, initial] {
+      secondaries_.configure(cfg_.zones);
+      journals_.baseline(*initial);
+    });
     for (const std::string& w : serving_warnings(cfg_, *initial)) spdlog::warn("event=config_warning {}", w);
 
     unsigned threads = cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -274,9 +277,10 @@ class Server {
       asio::co_spawn(main_io_, notify_one(z, t, key), asio::detached);
   }
 
-  static asio::awaitable<void> notify_one(std::shared_ptr<const zone::Zone> z, zone::NotifyTarget t,
+  asio::awaitable<void> notify_one(std::shared_ptr<const zone::Zone> z, zone::NotifyTarget t,
                                           const crypto::TsigKey* key) {
     xfr::NotifyOutcome o = co_await xfr::send_notify(z, t, key);
+    (o.acknowledged ? notify_acked_ : notify_unacked_).fetch_add(1);
     if (o.acknowledged)
       spdlog::info("event=notify_sent zone={} serial={} target={} attempts={}", z->origin_text(), z->serial(), o.target,
                    o.attempts);
@@ -396,6 +400,10 @@ class Server {
          zone_failures_.load()},
         {"apexd_notify_received_total", "NOTIFY messages accepted for secondary zones.",
          secondaries_.notifies_received.load()},
+        {"apexd_notify_sent_total", "NOTIFY messages a secondary acknowledged.", notify_acked_.load()},
+        {"apexd_notify_failed_total", "NOTIFY messages never acknowledged after every retry, or refused.",
+         notify_unacked_.load()},
+        {"apexd_journal_entries_written_total", "Differences written to IXFR journals.", journals_.entries_written()},
     };
     for (const Item& i : items) {
       prom_header(out, i.name, "counter", i.help);
@@ -467,6 +475,7 @@ class Server {
   /// Secondary zones: refreshed from their primaries on reload_io_ (never beside a reload).
   Secondaries secondaries_{reload_io_, zones_, tsig_keys_, [this](auto before, auto after) { new_version(before, after); }};
   std::atomic<uint64_t> reload_successes_{0}, reload_failures_{0}, zone_failures_{0};
+  std::atomic<uint64_t> notify_acked_{0}, notify_unacked_{0};
   std::chrono::system_clock::time_point started_;
   std::unordered_map<std::string, SecondaryStatus> secondary_status_;  ///< scratch of zones_json (control thread)
 };

@@ -29,7 +29,9 @@ asio::awaitable<std::chrono::seconds> ZoneVersions::round() {
   uint32_t min_ttl = UINT32_MAX;
   std::unordered_set<std::string> seen;
   for (const std::shared_ptr<const zone::Zone>& z : set->zones()) {
-    if (!z->options().has_secondaries() || !has_replaced_names(*z)) continue;
+    // A secondary zone's serial is its primary's: moving it here would make the primary's next
+    // serial look old. Its own secondaries get the addresses with the primary's next version.
+    if (!z->options().has_secondaries() || !has_replaced_names(*z) || z->options().is_secondary()) continue;
     xfr::Replacements r = co_await transfer_replacements(resolver_, edges_, *set, *z);
     min_ttl = std::min(min_ttl, replacements_min_ttl(r));
     uint64_t fp = replacements_fingerprint(r);

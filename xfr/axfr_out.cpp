@@ -135,6 +135,7 @@ void AxfrWriter::advance() {
 size_t AxfrWriter::next(std::span<uint8_t> out, size_t limit, size_t reserve, const wire::Query& q) {
   if (phase_ == Phase::done) return 0;
   wire::PacketWriter w(out, limit);
+  w.use_table(&compression_);
   w.begin_response(q.header);
   w.set_aa(true);
   // RFC 5936 §2.2.1: the question in the first message; later ones may leave it out.
@@ -148,7 +149,8 @@ size_t AxfrWriter::next(std::span<uint8_t> out, size_t limit, size_t reserve, co
   Pending rr;
   while (peek(rr)) {
     if (!w.put_rr(wire::Section::answer, rr.owner, rr.type, wire::rrclass::IN, rr.ttl, rr.rdata)) {
-      if (written == 0) {  // one record larger than a whole message
+      if (written == 0) {
+        if (limit < out.size()) return next(out, out.size(), reserve, q);  // a record over `limit`: a bigger message
         failed_ = true;
         phase_ = Phase::done;
         return 0;

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "zone/wire/packet_writer.hpp"
 #include "zone/wire/query.hpp"
 #include "zone/zone.hpp"
 
@@ -36,7 +37,8 @@ class AxfrWriter {
   AxfrWriter(std::shared_ptr<const zone::Zone> zone, Replacements replacements);
 
   /// Fills `out` with the next message answering `q` (ID, opcode, question in the first message
-  /// only, AA), at most `limit` bytes of which `reserve` stay free (for a TSIG record).
+  /// only, AA), at most `limit` bytes of which `reserve` stay free (for a TSIG record); a record
+  /// that does not fit in `limit` alone gets a message of up to out.size() bytes.
   /// Returns its size; 0 once the closing SOA has been sent, or when one record cannot fit in
   /// an empty message (failed() tells).
   size_t next(std::span<uint8_t> out, size_t limit, size_t reserve, const wire::Query& q);
@@ -68,6 +70,7 @@ class AxfrWriter {
   bool in_replacements_ = false;
   bool failed_ = false;
   size_t records_ = 0, messages_ = 0;
+  wire::CompressionTable compression_;  // every name of a message can be pointed at, not just the first few
 };
 
 }  // namespace apexd::xfr

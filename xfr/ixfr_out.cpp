@@ -26,6 +26,7 @@ size_t IxfrWriter::next(std::span<uint8_t> out, size_t limit, size_t reserve, co
   const zone::JournalRR* rr = at(cursor_);
   if (!rr || failed_) return 0;
   wire::PacketWriter w(out, limit);
+  w.use_table(&compression_);
   w.begin_response(q.header);
   w.set_aa(true);
   if (messages_ == 0 && !w.put_question(q.qname.view(), q.qtype, q.qclass)) {
@@ -38,6 +39,7 @@ size_t IxfrWriter::next(std::span<uint8_t> out, size_t limit, size_t reserve, co
     auto bytes = [](const std::string& s) { return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
     if (!w.put_rr(wire::Section::answer, bytes(rr->owner), rr->type, wire::rrclass::IN, rr->ttl, bytes(rr->rdata))) {
       if (written == 0) {
+        if (limit < out.size()) return next(out, out.size(), reserve, q);  // a record over `limit`: a bigger message
         failed_ = true;
         return 0;
       }

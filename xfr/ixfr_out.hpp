@@ -5,6 +5,7 @@
 
 #include "xfr/axfr_out.hpp"
 #include "zone/journal.hpp"
+#include "zone/wire/packet_writer.hpp"
 #include "zone/wire/query.hpp"
 
 namespace apexd::xfr {
@@ -28,6 +29,7 @@ class IxfrWriter {
   size_t cursor_ = 0;
   bool failed_ = false;
   size_t records_ = 0, messages_ = 0;
+  wire::CompressionTable compression_;
 };
 
 /// Every record an AXFR of `zone` with `replacements` sends (the closing SOA not repeated), as

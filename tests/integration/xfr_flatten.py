@@ -336,12 +336,18 @@ def check_notify_sent(res, apexd, secs, serial, label):
                   "  apexd stderr:\n%s" % tail(err))
 
 
-def note_transfers(apexd, serial):
+def note_transfers(res, apexd, serial, live):
+    """Prints apexd's transfers of `serial`; each live secondary's IXFR must have been
+    answered from the journal (the new addresses alone), not with the whole zone."""
     lines = [l.strip() for l in apexd.stderr().splitlines()
              if "event=transfer " in l and "zone=%s" % ORIGIN in l
              and "serial=%d" % serial in l]
     print("NOTE apexd's transfers of %s serial %d:\n%s"
           % (ORIGIN, serial, "\n".join("    " + l for l in lines) or "    (none)"))
+    incremental = [l for l in lines if "type=IXFR" in l and "answer=incremental" in l]
+    res.check(len(incremental) >= len(live),
+              "each secondary's IXFR of serial %d answered from the journal (%d of %d)"
+              % (serial, len(incremental), len(live)), "  transfers:\n%s" % "\n".join(lines))
 
 
 def converge(res, apexd, log, live, qtype, addr, t0, bound, label):
@@ -453,7 +459,8 @@ def body(args, res, workdir):
     conf = os.path.join(adir, "apexd.toml")
     with open(conf, "w") as f:
         f.write("\n".join([
-            "[server]", 'listen = ["%s:%d"]' % (HOST, aport), "",
+            "[server]", 'listen = ["%s:%d"]' % (HOST, aport),
+            'state_dir = "%s"' % os.path.join(workdir, "state"), "",
             "[log]", 'level = "info"', "",
             "[resolver]", 'upstreams = ["%s:%d"]' % (HOST, unbound.port),
             "min_ttl = 1", "",
@@ -556,7 +563,7 @@ def body(args, res, workdir):
         res.check(sv == SERIAL1 + 1, "%s serves serial %d" % (s["name"], SERIAL1 + 1),
                   "  serial %s" % sv)
     compare_axfr(res, apexd, live, "after the platform change")
-    note_transfers(apexd, SERIAL1 + 1)
+    note_transfers(res, apexd, SERIAL1 + 1, live)
 
     # 4. no change, no version: two TTLs more with the platform unchanged
     t_q = time.monotonic()
@@ -635,7 +642,7 @@ def body(args, res, workdir):
                   "%s serves serial %d and still A %s" % (s["name"], SERIAL1 + 2, A2),
                   "  serial %s, A %s" % (sv, got))
     compare_axfr(res, apexd, live, "after the AAAA change")
-    note_transfers(apexd, SERIAL1 + 2)
+    note_transfers(res, apexd, SERIAL1 + 2, live)
 
     err = apexd.stderr()
     res.check("event=notify_failed" not in err, "apexd logs no notify_failed",

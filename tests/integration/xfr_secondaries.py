@@ -23,7 +23,10 @@ Checks:
   serves the new name within 10 s (the SOA refresh is 3600, so only NOTIFY can
   explain it); the time per secondary is printed; apexd logs notify_sent per
   target; after the change the secondaries still equal apexd's AXFR;
-- IXFR: with the current serial just the SOA, with an older one the full zone;
+- after the change each secondary's IXFR is answered from the journal
+  (apexd logs answer=incremental);
+- IXFR: with the current serial just the SOA, with an unknown older one the
+  full zone;
 - access: AXFR of platform.test. is REFUSED, of nothere.test. NOTAUTH, AXFR
   over UDP REFUSED.
 
@@ -922,9 +925,13 @@ def check_secure_ixfr(res, aport, key, serial):
               "signed IXFR of secure.test. from the current serial: the SOA, "
               "signed", "  %s" % r.describe())
     r = signed_xfr(aport, SECURE, key, rdtype="IXFR", serial=serial - 1)
+    res.check(r.error is None and not r.unsigned() and r.soa_serial() == serial and len(r.rrs()) > 4,
+              "signed IXFR of secure.test. from the previous serial: the difference, "
+              "%d message(s), each signed" % len(r.msgs), "  %s" % r.describe())
+    r = signed_xfr(aport, SECURE, key, rdtype="IXFR", serial=serial - 100)
     res.check(r.error is None and len(r.msgs) > 1 and not r.unsigned()
               and r.soa_serial() == serial,
-              "signed IXFR of secure.test. from an older serial: the zone in "
+              "signed IXFR of secure.test. from a serial the journal does not reach: the zone in "
               "%d messages, each signed" % len(r.msgs), "  %s" % r.describe())
 
 
@@ -1157,6 +1164,13 @@ def check_notify_sent(res, apexd, secs, zone, serial):
             and "zone=%s" % zone in l and "serial=%d" % serial in l]
     print("NOTE apexd transfers of %s serial %d after the SIGHUP:\n%s"
           % (zone, serial, "\n".join("    " + l for l in xfer) or "    (none)"))
+    # RFC 1995: the secondaries hold the previous serial, so each asks IXFR, and the journal
+    # (the reload's difference) answers it with the difference rather than the whole zone.
+    incremental = [l for l in xfer if "type=IXFR" in l and "answer=incremental" in l]
+    res.check(len(incremental) >= len(secs),
+              "each secondary's IXFR of %s serial %d answered from the journal (%d of %d)"
+              % (zone, serial, len(incremental), len(secs)),
+              "  apexd transfers:\n%s" % "\n".join("    " + l for l in xfer))
 
 
 def check_wrong_secret(res, bad, apexd, key):
@@ -1252,7 +1266,8 @@ def body(args, res, workdir):
         f.write(secure_zone(SEC_SERIAL1))
     notify = "notify = [%s]" % ", ".join('"%s:%d"' % (HOST, s["port"]) for s in secs)
     lines = [
-        "[server]", 'listen = ["%s:%d"]' % (HOST, aport), "",
+        "[server]", 'listen = ["%s:%d"]' % (HOST, aport),
+        'state_dir = "%s"' % os.path.join(workdir, "state"), "",
         "[log]", 'level = "info"', "",
         "[proxy]", 'ipv4 = ["%s"]' % EDGE4, 'ipv6 = ["%s"]' % EDGE6,
         "ttl = %d" % PROXY_TTL, ""]
@@ -1331,18 +1346,20 @@ def body(args, res, workdir):
     if r.error is not None or r.rcode != dns.rcode.NOERROR or len(r.rrs) < 2:
         res.fail("IXFR from the previous serial: the new zone",
                  "  rcode %s, error %s, RRs:\n%s" % (r.rcode, r.error, r.text()))
-    elif r.rrs[1][2].rdtype == dns.rdatatype.SOA:
-        # incremental: starts and ends with the new SOA; not a full zone
-        res.check(r.soa_serial() == SERIAL2 and r.rrs[-1][2].rdtype == dns.rdatatype.SOA
-                  and r.rrs[-1][2].serial == SERIAL2,
-                  "IXFR from the previous serial: an incremental answer from "
-                  "%d to %d" % (SERIAL1, SERIAL2), "  RRs:\n%s" % r.text())
     else:
-        got = r.records()
-        res.check(r.soa_serial() == SERIAL2 and got == want,
-                  "IXFR from the previous serial: the new zone, AXFR-style",
-                  "  first SOA serial %s\n  missing: %s\n  extra: %s"
-                  % (r.soa_serial(), sorted(want - got), sorted(got - want)))
+        # From the journal (RFC 1995 §4): new SOA, old SOA, what went, new SOA, what came, new
+        # SOA; the reload added NEW_NAME and changed nothing else.
+        names = [str(n) for n, _, rd in r.rrs if rd.rdtype != dns.rdatatype.SOA]
+        soas = [rd.serial for _, _, rd in r.rrs if rd.rdtype == dns.rdatatype.SOA]
+        res.check(r.rrs[1][2].rdtype == dns.rdatatype.SOA and soas == [SERIAL2, SERIAL1, SERIAL2, SERIAL2]
+                  and names == [NEW_NAME],
+                  "IXFR from the previous serial: the difference from %d to %d (the new name alone)"
+                  % (SERIAL1, SERIAL2), "  RRs:\n%s" % r.text())
+    r = xfr(aport, ORIGIN, "IXFR", serial=SERIAL1 - 7)
+    got = r.records() if r.error is None else set()
+    res.check(r.error is None and len(r.rrs) > 2 and r.rrs[1][2].rdtype != dns.rdatatype.SOA and got == want,
+              "IXFR from a serial the journal does not reach: the new zone, AXFR-style",
+              "  error %s\n  missing: %s\n  extra: %s" % (r.error, sorted(want - got), sorted(got - want)))
     check_secure_ixfr(res, aport, k512, SEC_SERIAL2)
 
     # TSIG refusals, against apexd directly

@@ -149,7 +149,20 @@ TEST_CASE("AXFR out: a record that cannot fit in a message fails the transfer") 
   wire::Query q;
   REQUIRE(wire::parse_query(request, q) == wire::ParseStatus::ok);
   std::vector<uint8_t> buf(65535);
-  CHECK(w.next(buf, 40, 0, q) == 0);  // not even the SOA fits
+  CHECK(w.next(std::span<uint8_t>(buf.data(), 40), 40, 0, q) == 0);  // not even the SOA fits
   CHECK(w.failed());
   CHECK(w.done());
+}
+
+TEST_CASE("AXFR out: a record over the fill limit gets a bigger message") {
+  auto z = make_zone();
+  xfr::AxfrWriter w(z, {});
+  auto request = test::make_query("example.test.", wire::rrtype::AXFR);
+  wire::Query q;
+  REQUIRE(wire::parse_query(request, q) == wire::ParseStatus::ok);
+  std::vector<uint8_t> buf(65535);
+  size_t len = w.next(buf, 40, 0, q);  // the first message alone exceeds 40 bytes
+  CHECK(len > 40);
+  CHECK(w.records() >= 1);
+  CHECK_FALSE(w.failed());
 }

@@ -17,6 +17,7 @@ void PacketWriter::begin_response(const Header& h) {
   counts_ = {};
   compress_count_ = 0;
   opt_rdlen_at_ = 0;
+  if (table_) table_clear();
 }
 
 void PacketWriter::begin_query(uint16_t id, bool rd) {
@@ -28,6 +29,7 @@ void PacketWriter::begin_query(uint16_t id, bool rd) {
   counts_ = {};
   compress_count_ = 0;
   opt_rdlen_at_ = 0;
+  if (table_) table_clear();
 }
 
 void PacketWriter::write_counts() {
@@ -84,7 +86,37 @@ bool PacketWriter::packet_name_equals(size_t offset, NameView suffix) const {
   return false;
 }
 
+namespace {
+
+size_t suffix_hash(NameView suffix) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over the lowercase name
+  for (uint8_t c : suffix) h = (h ^ to_lower(c)) * 0x100000001b3ULL;
+  return size_t(h ^ (h >> 29));
+}
+
+}  // namespace
+
+void PacketWriter::table_clear() {
+  if (table_->used) table_->offset.fill(0);
+  table_->used = 0;
+}
+
+void PacketWriter::table_insert(uint16_t offset, NameView suffix) {
+  if (table_->used >= CompressionTable::slots * 3 / 4) return;  // full enough: the rest goes uncompressed
+  size_t i = suffix_hash(suffix) & (CompressionTable::slots - 1);
+  while (table_->offset[i] > 1) i = (i + 1) & (CompressionTable::slots - 1);
+  table_->offset[i] = offset;
+  ++table_->used;
+}
+
 size_t PacketWriter::find_suffix(NameView suffix) const {
+  if (table_) {
+    for (size_t i = suffix_hash(suffix) & (CompressionTable::slots - 1);; i = (i + 1) & (CompressionTable::slots - 1)) {
+      uint16_t o = table_->offset[i];
+      if (o == 0) return 0;
+      if (o != 1 && packet_name_equals(o, suffix)) return o;
+    }
+  }
   for (uint16_t e = 0; e < compress_count_; ++e) {
     if (compress_[e].length != suffix.size()) continue;
     if (packet_name_equals(compress_[e].offset, suffix)) return compress_[e].offset;
@@ -103,8 +135,10 @@ bool PacketWriter::put_name(NameView name, bool compress) {
     uint8_t l = name[pos];
     size_t label_at = size_;
     if (!put_bytes(&name[pos], 1 + size_t(l))) return false;
-    if (compress && label_at < 0x4000 && compress_count_ < max_compress_entries)
-      compress_[compress_count_++] = {uint16_t(label_at), uint8_t(suffix.size())};
+    if (compress && label_at < 0x4000) {
+      if (table_) table_insert(uint16_t(label_at), suffix);
+      else if (compress_count_ < max_compress_entries) compress_[compress_count_++] = {uint16_t(label_at), uint8_t(suffix.size())};
+    }
     pos += 1 + l;
   }
   uint8_t root = 0;
@@ -189,6 +223,9 @@ void PacketWriter::rollback(const Mark& m) {
   size_ = m.size;
   counts_ = m.counts;
   compress_count_ = m.compress_entries;
+  if (table_)  // names written after the mark are gone: their entries become "removed"
+    for (uint16_t& o : table_->offset)
+      if (o >= m.size) o = 1;
   write_counts();
 }
 

@@ -13,6 +13,15 @@ namespace apexd::wire {
 
 enum class Section : uint8_t { answer = 0, authority = 1, additional = 2 };
 
+/// A compression dictionary for messages with many names (zone transfers): every name suffix
+/// written, hashed, in place of the writer's short list (max_compress_entries, searched in
+/// turn, which suits answers of a few names). Owned by the caller, reused message after message.
+struct CompressionTable {
+  static constexpr size_t slots = 4096;  // a 16 KiB message has fewer than 3,000 labels to point at
+  std::array<uint16_t, slots> offset{};  ///< 0 = empty, 1 = removed (no name starts inside the header)
+  size_t used = 0;
+};
+
 /// Writes a DNS message into `buf`, never past `limit` bytes. Allocates nothing.
 /// A failed put leaves the packet unchanged (the caller rolls back to a mark to drop a whole RRset).
 class PacketWriter {
@@ -26,6 +35,8 @@ class PacketWriter {
 
   PacketWriter(std::span<uint8_t> buf, size_t limit) : buf_(buf), limit_(limit < buf.size() ? limit : buf.size()) {}
 
+  /// Compresses against `table` (cleared by begin_response/begin_query) instead of the short list.
+  void use_table(CompressionTable* table) { table_ = table; }
   /// Starts a response to `h`: copies ID, opcode, RD and CD; sets QR.
   void begin_response(const Header& h);
   /// Starts a query with `id` (QR=0, opcode QUERY, RD as given).
@@ -83,6 +94,9 @@ class PacketWriter {
   std::array<uint16_t, 3> counts_{};
   std::array<Entry, max_compress_entries> compress_;  // [0, compress_count_) is valid; not zeroed per packet
   uint16_t compress_count_ = 0;
+  CompressionTable* table_ = nullptr;
+  void table_clear();
+  void table_insert(uint16_t offset, NameView suffix);
 };
 
 }  // namespace apexd::wire
