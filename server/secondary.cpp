@@ -112,8 +112,8 @@ void fsync_folder(const std::string& path) {
 
 }  // namespace
 
-Secondaries::Secondaries(asio::io_context& io, SnapshotCell<zone::ZoneSet>& zones, const std::vector<crypto::TsigKey>& keys,
-                         OnVersion on_version)
+Secondaries::Secondaries(asio::io_context& io, SnapshotCell<zone::ZoneSet>& zones,
+                         const std::atomic<const std::vector<crypto::TsigKey>*>& keys, OnVersion on_version)
     : io_(io), zones_(zones), keys_(keys), on_version_(std::move(on_version)) {}
 
 Secondaries::~Secondaries() = default;
@@ -297,7 +297,7 @@ asio::awaitable<void> Secondaries::run_zone(std::shared_ptr<State> st) {
 asio::awaitable<bool> Secondaries::refresh(State& st) {
   const crypto::TsigKey* key = nullptr;
   if (!st.cfg.options.primary_key.empty())
-    for (const crypto::TsigKey& k : keys_)
+    for (const crypto::TsigKey& k : *keys_.load(std::memory_order_acquire))
       if (k.name == st.cfg.options.primary_key) key = &k;
   std::string errors;
   for (const xfr::Primary& p : st.primaries()) {

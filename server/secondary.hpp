@@ -53,8 +53,8 @@ class Secondaries {
  public:
   using OnVersion = std::function<void(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after)>;
 
-  Secondaries(boost::asio::io_context& io, SnapshotCell<zone::ZoneSet>& zones, const std::vector<crypto::TsigKey>& keys,
-              OnVersion on_version);
+  Secondaries(boost::asio::io_context& io, SnapshotCell<zone::ZoneSet>& zones,
+              const std::atomic<const std::vector<crypto::TsigKey>*>& keys, OnVersion on_version);
   ~Secondaries();
 
   /// Takes the configured zones (at start-up and after every reload); starts, updates or
@@ -87,7 +87,7 @@ class Secondaries {
 
   boost::asio::io_context& io_;
   SnapshotCell<zone::ZoneSet>& zones_;
-  const std::vector<crypto::TsigKey>& keys_;
+  const std::atomic<const std::vector<crypto::TsigKey>*>& keys_;  ///< see WorkerContext::tsig_keys
   OnVersion on_version_;
   std::unordered_map<std::string, std::shared_ptr<State>> states_;  ///< by origin; touched on io_ only
   SnapshotCell<NotifyTable> notify_table_{std::make_shared<const NotifyTable>()};

@@ -11,6 +11,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
+#include <deque>
 #include <thread>
 
 #include "server/control.hpp"
@@ -233,6 +234,7 @@ class Server {
       Config next = load_config(cfg_.path, &config_cache_);
       config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
       auto previous = zones_.load();
+      update_keys(next);
       auto set = secondaries_.adjust(build_zone_set(next, previous.get(), report, &file_watch_));
       zones_.publish(set);
       secondaries_.configure(next.zones);
@@ -250,6 +252,19 @@ class Server {
                  report.loaded, report.reused, report.failed, report.removed, ms, config_ms);
     notify_systemd("READY=1");
     return report;
+  }
+
+  // A reload takes the config's [[key]]s too (added, removed or rotated secrets): published as a
+  // new list; the old ones stay alive for whoever still uses them.
+  void update_keys(const Config& next) {
+    auto same = [](const KeyConfig& a, const KeyConfig& b) {
+      return a.name == b.name && a.algorithm == b.algorithm && a.secret == b.secret;
+    };
+    if (std::equal(next.keys.begin(), next.keys.end(), key_configs_.begin(), key_configs_.end(), same)) return;
+    key_lists_.push_back(make_tsig_keys(next));
+    tsig_keys_.store(&key_lists_.back(), std::memory_order_release);
+    key_configs_ = next.keys;
+    spdlog::info("event=keys_reloaded keys={}", next.keys.size());
   }
 
   // NOTIFY (RFC 1996) for every reloaded zone whose serial moved, to each of its targets; sent
@@ -271,7 +286,7 @@ class Server {
 
   void notify_all(const std::shared_ptr<const zone::Zone>& z) {
     const crypto::TsigKey* key = nullptr;
-    for (const crypto::TsigKey& k : tsig_keys_)
+    for (const crypto::TsigKey& k : *tsig_keys_.load(std::memory_order_acquire))
       if (k.name == z->options().notify_key) key = &k;
     for (const zone::NotifyTarget& t : z->options().notify)
       asio::co_spawn(main_io_, notify_one(z, t, key), asio::detached);
@@ -458,7 +473,9 @@ class Server {
   const Config& cfg_;
   ConfigCache config_cache_;  ///< included zone lists, touched only by reloads (one at a time)
   FileWatch file_watch_;      ///< zone-file folders, likewise
-  std::vector<crypto::TsigKey> tsig_keys_ = make_tsig_keys(cfg_);
+  std::vector<KeyConfig> key_configs_ = cfg_.keys;  ///< what tsig_keys_ was made from (reload thread)
+  std::deque<std::vector<crypto::TsigKey>> key_lists_{make_tsig_keys(cfg_)};  ///< every list published, kept
+  std::atomic<const std::vector<crypto::TsigKey>*> tsig_keys_{&key_lists_.back()};
   SnapshotCell<zone::ZoneSet> zones_;
   EdgeAddresses edges_;
   resolver::ForwardUpstream upstream_;

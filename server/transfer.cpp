@@ -143,7 +143,7 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
   if (tsig.status == wire::TsigFind::formerr) co_return co_await reply(wire::rcode::FORMERR, "malformed or misplaced TSIG");
   if (tsig.status == wire::TsigFind::found) {
     std::span<const crypto::TsigKey> keys;
-    if (ctx.tsig_keys) keys = *ctx.tsig_keys;
+    if (ctx.tsig_keys) keys = *ctx.tsig_keys->load(std::memory_order_acquire);
     uint64_t now = unix_now();
     crypto::TsigVerifyResult v = crypto::verify_request(request, tsig.record, keys, now);
     if (v.status != crypto::TsigStatus::ok) {

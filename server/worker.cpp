@@ -20,7 +20,7 @@ HandleResult handle_notify(WorkerContext& ctx, std::span<const uint8_t> request,
   std::shared_ptr<const NotifyTable> table;
   if (ctx.secondaries) table = ctx.secondaries->notify_table().load();
   std::span<const crypto::TsigKey> keys;
-  if (ctx.tsig_keys) keys = *ctx.tsig_keys;
+  if (ctx.tsig_keys) keys = *ctx.tsig_keys->load(std::memory_order_acquire);
   uint64_t now = uint64_t(std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::system_clock::now().time_since_epoch()).count());
   NotifyVerdict v = answer_notify(table ? *table : none, request, out, peer, keys, now);

@@ -54,7 +54,9 @@ struct WorkerContext {
   bool log_queries = false;
   RateLimiter* rrl = nullptr;  ///< response rate limiting of UDP answers, shared (null = off)
   TcpClients* tcp_clients = nullptr;  ///< shared per-address connection counts
-  const std::vector<crypto::TsigKey>* tsig_keys = nullptr;  ///< the config's [[key]]s (read at start-up)
+  /// The config's [[key]]s as of the last reload. A published list is never freed (reloads that
+  /// change keys are rare), so a span of it stays valid however long a query or transfer lasts.
+  const std::atomic<const std::vector<crypto::TsigKey>*>* tsig_keys = nullptr;
   Secondaries* secondaries = nullptr;  ///< NOTIFY in goes there (null: answered NOTAUTH)
   const Journals* journals = nullptr;  ///< IXFR out reads the differences there (null: whole zones)
   unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
@@ -70,7 +72,7 @@ struct WorkerContext {
     o.alias.resolver = resolver;
     o.alias.edges = edges;
     o.alias.executor = &executor;
-    if (tsig_keys) o.tsig_keys = *tsig_keys;
+    if (tsig_keys) o.tsig_keys = *tsig_keys->load(std::memory_order_acquire);
     return o;
   }
 };

@@ -212,6 +212,7 @@ def install_and_use(res, deb, workdir):
         return
     user_before = _user_exists("apexd")
     log_before = os.path.exists("/var/log/apexd")
+    state_before = os.path.exists("/var/lib/apexd")
     installed = False
     try:
         rc, out = run(["dpkg", "-i", deb], timeout=300)
@@ -231,11 +232,12 @@ def install_and_use(res, deb, workdir):
             res.check(int(f[2]) < 1000, "user apexd is a system user", out)
             res.check(f[6] in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false"),
                       "user apexd has no login shell", out)
-        try:
-            st = os.stat("/var/log/apexd")
-            res.check(pwd.getpwuid(st.st_uid).pw_name == "apexd", "/var/log/apexd belongs to apexd")
-        except (OSError, KeyError) as e:
-            res.fail("/var/log/apexd exists", repr(e))
+        for folder in ("/var/log/apexd", "/var/lib/apexd"):
+            try:
+                st = os.stat(folder)
+                res.check(pwd.getpwuid(st.st_uid).pw_name == "apexd", "%s belongs to apexd" % folder)
+            except (OSError, KeyError) as e:
+                res.fail("%s exists" % folder, repr(e))
         rc, out = run(["man", "-w", "apexd"], timeout=30)
         page = [p for p in ("/usr/share/man/man8/apexd.8", "/usr/share/man/man8/apexd.8.gz") if os.path.isfile(p)]
         res.check((rc == 0 and "apexd.8" in out) or page, "man -w apexd (or the page file exists)",
@@ -270,6 +272,9 @@ def install_and_use(res, deb, workdir):
             if not log_before and os.path.exists("/var/log/apexd"):
                 leftovers.append("/var/log/apexd")
                 shutil.rmtree("/var/log/apexd", ignore_errors=True)
+            if not state_before and os.path.exists("/var/lib/apexd"):
+                leftovers.append("/var/lib/apexd")
+                shutil.rmtree("/var/lib/apexd", ignore_errors=True)
             if os.path.isdir("/etc/apexd") and not os.listdir("/etc/apexd"):
                 leftovers.append("/etc/apexd (empty)")
                 os.rmdir("/etc/apexd")

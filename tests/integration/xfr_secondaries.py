@@ -935,6 +935,55 @@ def check_secure_ixfr(res, aport, key, serial):
               "%d messages, each signed" % len(r.msgs), "  %s" % r.describe())
 
 
+def check_key_reload(res, apexd, aport, conf, lines, k256, k512):
+    """A reload takes [[key]]s: a key added to the config and named by secure.test.'s
+    allow_transfer works without a restart; a removed key is BADKEY afterwards."""
+    try:
+        late = tsig_keygen("hmac-sha256", "late-key")
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        res.fail("tsig-keygen makes late-key", "  %s" % e)
+        return
+    r = signed_xfr(aport, SECURE, late)
+    res.check(r.error is not None, "before the reload, late-key is unknown to apexd",
+              "  %s" % r.describe())
+    old_acl = 'allow_transfer = ["key:%s", "%s key:%s"]' % (k256.name, HOST, k512.name)
+    new_lines = [l.replace(old_acl, 'allow_transfer = ["%s key:%s", "key:late-key"]' % (HOST, k512.name))
+                 for l in lines if l]
+    keys = ["[[key]]", 'name = "late-key"', 'algorithm = "hmac-sha256"', 'secret = "%s"' % late.secret]
+    # xfr-key (k256) dropped from the config: its table and its allow_transfer entry
+    out, skip = [], 0
+    for l in new_lines:
+        if l == "[[key]]" and skip == 0:
+            out.append(l)
+            continue
+        if l == 'name = "%s"' % k256.name and out and out[-1] == "[[key]]":
+            out.pop()
+            skip = 2
+            continue
+        if skip:
+            skip -= 1
+            continue
+        out.append(l)
+    first_zone = out.index("[[zone]]")
+    out[first_zone:first_zone] = keys
+    with open(conf, "w") as f:
+        f.write("\n".join(out) + "\n")
+    mark = len(apexd.stderr())
+    os.kill(apexd.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "event=keys_reloaded" not in apexd.stderr()[mark:]:
+        time.sleep(POLL)
+    res.check("event=keys_reloaded" in apexd.stderr()[mark:], "a reload with a new key logs event=keys_reloaded",
+              "  apexd stderr:\n%s" % tail(apexd.stderr()))
+    r = signed_xfr(aport, SECURE, late)
+    res.check(r.error is None and len(r.msgs) > 1 and not r.unsigned(),
+              "after the reload, a key added to the config transfers secure.test. (every message signed)",
+              "  %s" % r.describe())
+    r = signed_xfr(aport, SECURE, k256)
+    res.check(r.error is not None, "after the reload, the key removed from the config is refused",
+              "  %s" % r.describe())
+
+
 def check_secure_refusals(res, aport, apexd, k256, k512, unknown):
     """Against apexd directly: unsigned, unknown key, wrong secret, wrong
     algorithm, clock skew, key allowed only from another address."""
@@ -1369,6 +1418,8 @@ def body(args, res, workdir):
         p = s["proc"]
         res.check(p.alive(), "%s still running at the end" % s["name"],
                   "  exit %s; stderr:\n%s" % (p.popen.returncode, tail(p.stderr())))
+    check_key_reload(res, apexd, aport, conf, lines, k256, k512)
+
     res.check(apexd.alive(), "apexd still running at the end",
               "  exit %s; stderr:\n%s" % (apexd.popen.returncode, tail(apexd.stderr())))
     odd = [l for l in apexd.stderr().splitlines()  # by level, not "TSIG error"
