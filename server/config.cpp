@@ -17,6 +17,7 @@
 #include "server/zone_list_cache.hpp"
 #include "zone/origin_index.hpp"
 #include "zone/wire/name.hpp"
+#include "zone/wire/types.hpp"
 
 namespace apexd::server {
 
@@ -311,7 +312,8 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     const toml::table* t = e.as_table();
     if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
     check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify", "notify_key", "serial",
-                                      "primaries", "primary_key", "allow_notify", "max_zone_size", "journal_max"});
+                                      "primaries", "primary_key", "allow_notify", "max_zone_size", "journal_max",
+                                      "allow_update"});
     ZoneConfig z;
     z.line = e.source().begin.line;
     const toml::node* origin = t->get("origin");
@@ -396,6 +398,47 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     if (!z.options.is_secondary()) {
       for (const char* f : {"primary_key", "allow_notify", "max_zone_size"})
         if (const toml::node* n = t->get(f)) fail(path, n->source(), prefix + f, "only for a secondary zone (one with primaries)");
+    }
+    if (const toml::node* n = t->get("allow_update")) {
+      // [{ key = "acme", names = ["_acme-challenge.*"], types = ["TXT"] }, ...]
+      const toml::array* arr = n->as_array();
+      if (!arr) fail(path, n->source(), prefix + "allow_update", "must be an array of { key, names, types } tables");
+      for (size_t k = 0; k < arr->size(); ++k) {
+        std::string at = prefix + "allow_update[" + std::to_string(k) + "]";
+        const toml::table* g = arr->get(k)->as_table();
+        if (!g) fail(path, arr->get(k)->source(), at, "must be a table { key = \"NAME\", names = [...], types = [...] }");
+        check_keys(path, *g, at + ".", {"key", "names", "types"});
+        zone::UpdateGrant grant;
+        const toml::node* kn = g->get("key");
+        if (!kn) fail(path, arr->get(k)->source(), at + ".key", "missing");
+        std::string kname = get_string(path, *kn, at + ".key");
+        if (!kname.empty() && kname.back() != '.') kname += '.';
+        auto kw = wire::name_from_text(kname);
+        if (!kw || kname == ".") fail(path, kn->source(), at + ".key", "not a key name");
+        grant.key = wire::name_lower({reinterpret_cast<const uint8_t*>(kw->data()), kw->size()});
+        if (const toml::node* nn = g->get("names")) {
+          for (std::string name : get_string_array(path, *nn, at + ".names")) {
+            if (name.empty()) fail(path, nn->source(), at + ".names", "an empty pattern");
+            for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+            if (name != "@" && name.back() == '.') {
+              // An absolute pattern: made relative to the origin.
+              std::string o = z.origin_text == "." ? "" : "." + z.origin_text;
+              if (name.size() <= o.size() || !name.ends_with(o))
+                fail(path, nn->source(), at + ".names", "\"" + name + "\" is not inside " + z.origin_text);
+              name = name.substr(0, name.size() - o.size());
+            }
+            grant.names.push_back(name);
+          }
+        }
+        if (const toml::node* tn = g->get("types")) {
+          for (const std::string& type : get_string_array(path, *tn, at + ".types")) {
+            std::optional<uint16_t> code = wire::type_from_text(type);
+            if (!code) fail(path, tn->source(), at + ".types", "\"" + type + "\" is not a record type");
+            grant.types.push_back(*code);
+          }
+        }
+        z.options.allow_update.push_back(std::move(grant));
+      }
     }
     if (const toml::node* n = t->get("max_zone_size")) z.options.max_zone_size = get_size(path, *n, prefix + "max_zone_size");
     if (const toml::node* n = t->get("journal_max")) z.options.journal_max = get_size(path, *n, prefix + "journal_max");
@@ -552,6 +595,7 @@ void check_access_keys(const Config& c) {
     check(z.options.primary_key, "primary_key");
     for (const zone::AccessEntry& e : z.options.allow_transfer) check(e.key, "allow_transfer");
     for (const zone::AccessEntry& e : z.options.allow_notify) check(e.key, "allow_notify");
+    for (const zone::UpdateGrant& g : z.options.allow_update) check(g.key, "allow_update");
   }
 }
 

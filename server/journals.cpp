@@ -93,10 +93,9 @@ Journals::Journals(std::string dir, asio::io_context& io, SnapshotCell<zone::Zon
                    resolver::AliasResolver* resolver, const EdgeAddresses* edges)
     : dir_(std::move(dir)), io_(io), zones_(zones), resolver_(resolver), edges_(edges) {}
 
-std::string Journals::path_for(const zone::Zone& z) const {
-  // The origin in presentation form, with anything but [a-z0-9._-] as %XX (a label may hold '/').
+std::string zone_state_name(const std::string& origin_text) {
   std::string name;
-  for (unsigned char c : z.origin_text()) {
+  for (unsigned char c : origin_text) {
     if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_') {
       name += char(c);
     } else {
@@ -106,8 +105,10 @@ std::string Journals::path_for(const zone::Zone& z) const {
       name += hex[c & 15];
     }
   }
-  return dir_ + "/" + name + "journal";
+  return name;
 }
+
+std::string Journals::path_for(const zone::Zone& z) const { return dir_ + "/" + zone_state_name(z.origin_text()) + "journal"; }
 
 Journals::Entry* Journals::open_entry(const zone::Zone& z) {
   std::string origin = key_of(z.origin());
@@ -172,7 +173,7 @@ std::shared_ptr<const zone::ZoneSet> Journals::startup(std::shared_ptr<const zon
                        j.last_serial());
           z = z->with_serial(j.last_serial());
           changed = true;
-        } else {
+        } else if (zone::serial_greater(z->serial(), j.last_serial())) {
           // Same data under a newer serial (the SOA alone changed): one SOA-only step.
           zone::Changeset cs;
           cs.serial_from = j.last_serial();
@@ -180,6 +181,8 @@ std::shared_ptr<const zone::ZoneSet> Journals::startup(std::shared_ptr<const zon
           cs.removed.push_back(soa_rr(*z->with_serial(j.last_serial())));
           cs.added.push_back(soa_rr(*z));
           j.append(cs, fp);
+        } else {
+          j.clear();  // a secondary's copy older than its journal: nothing to continue
         }
         continue;
       }

@@ -22,6 +22,10 @@
 
 namespace apexd::server {
 
+/// A file name for per-zone state: the origin in presentation form, anything but [a-z0-9._-]
+/// as %XX (a label may hold '/'), e.g. "example.com." for example.com.
+std::string zone_state_name(const std::string& origin_text);
+
 /// A fingerprint of a zone's data apart from its SOA serial: equal fingerprints, same records
 /// (what tells, after a restart, whether the file still holds the journal's last version).
 uint64_t zone_data_fingerprint(const zone::Zone& z);

@@ -151,7 +151,7 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
         spdlog::warn("event=zone_warning zone={} warning=\"{}\"", zc.origin_text, w);
         report.warnings.push_back(w);
       }
-      if (z->options().has_secondaries()) report.loaded_zones.push_back(z);
+      report.loaded_zones.push_back(z);
       zones.push_back(std::move(z));
     } catch (const std::exception& e) {
       ++report.failed;

@@ -18,8 +18,8 @@ struct ReloadReport {
   size_t removed = 0;   ///< no longer in the config
   std::vector<std::string> errors;  ///< "file:line: reason" for each failure
   std::vector<std::string> warnings;  ///< "file:line: …" of what loading skipped (records outside the origin)
-  /// Zones read and compiled by this reload (new or changed) that have secondaries: those whose
-  /// serial moved (or that are new) are journaled and NOTIFYed.
+  /// Zones read and compiled by this reload (new or changed): their change logs are replayed
+  /// (updates.hpp), and those with secondaries whose serial moved are journaled and NOTIFYed.
   std::vector<std::shared_ptr<const zone::Zone>> loaded_zones;
 };
 

@@ -376,11 +376,13 @@ asio::awaitable<bool> Secondaries::refresh(State& st) {
       // Named in validation errors: the data came from the primary, not from the file.
       auto file = std::make_shared<const std::string>(std::string(type) + " from " + who);
       std::vector<zone::Record> records = zone::to_records(std::move(rrs), file);
-      if (install(st, z, std::move(records), t.serial, who, type, error)) {
-        transfers_ok.fetch_add(1);
+      auto logged = [&] {  // just before the publish: whoever sees the new data finds the line
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
         spdlog::info("event=transfer_in zone={} primary={} type={} serial={} records={} messages={} bytes={} ms={}",
                      st.cfg.origin_text, who, type, t.serial, t.rrs, t.messages, t.bytes, ms);
+      };
+      if (install(st, z, std::move(records), t.serial, who, type, error, logged)) {
+        transfers_ok.fetch_add(1);
         co_return true;
       }
     }
@@ -394,7 +396,8 @@ asio::awaitable<bool> Secondaries::refresh(State& st) {
 }
 
 bool Secondaries::install(State& st, std::shared_ptr<const zone::Zone> before, std::vector<zone::Record> records,
-                          uint32_t serial, const std::string& primary, const char* type, std::string& error) {
+                          uint32_t serial, const std::string& primary, const char* type, std::string& error,
+                          const std::function<void()>& before_publish) {
   // Written to a temporary file first: its stamp goes into the zone (so a reload sees an
   // unchanged file), and it replaces the copy only once the zone has compiled.
   std::string header = "Secondary copy of " + st.cfg.origin_text + " serial " + std::to_string(serial) +
@@ -428,6 +431,7 @@ bool Secondaries::install(State& st, std::shared_ptr<const zone::Zone> before, s
   st.expired = false;
   st.copy.reset();
   st.pending_wait = pending_retry_min;
+  before_publish();
   publish_zone(st.cfg.origin, z);
   if (on_version_) on_version_(std::move(before), z);
   return true;

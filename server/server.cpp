@@ -20,6 +20,7 @@
 #include "server/process.hpp"
 #include "server/journals.hpp"
 #include "server/secondary.hpp"
+#include "server/updates.hpp"
 #include "server/worker.hpp"
 #include "server/zone_versions.hpp"
 #include "xfr/notify_out.hpp"
@@ -136,6 +137,7 @@ class Server {
     ReloadReport report;
     auto initial = build_zone_set(cfg_, nullptr, report, &file_watch_);
     zone_failures_.fetch_add(report.failed);
+    initial = updates_.replay(initial, report.loaded_zones);
     initial = journals_.startup(initial);
     zones_.publish(initial);
     asio::post(reload_io_, [this, initial] {
@@ -153,6 +155,7 @@ class Server {
       w->tsig_keys = &tsig_keys_;
       w->secondaries = &secondaries_;
       w->journals = &journals_;
+      w->updates = &updates_;
       w->log_queries = cfg_.log_queries;
       if (rrl_.enabled()) w->rrl = &rrl_;
       if (cfg_.answer_cache) w->answer_cache = std::make_unique<AnswerCache>(cfg_.answer_cache);
@@ -235,7 +238,10 @@ class Server {
       config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
       auto previous = zones_.load();
       update_keys(next);
-      auto set = secondaries_.adjust(build_zone_set(next, previous.get(), report, &file_watch_));
+      auto set = build_zone_set(next, previous.get(), report, &file_watch_);
+      set = secondaries_.adjust(updates_.replay(set, report.loaded_zones));
+      for (auto& z : report.loaded_zones)  // the versions published: with their change logs replayed
+        if (auto published = set->shared_exact(z->origin())) z = published;
       zones_.publish(set);
       secondaries_.configure(next.zones);
       announce(*previous, report.loaded_zones);
@@ -419,6 +425,13 @@ class Server {
         {"apexd_notify_failed_total", "NOTIFY messages never acknowledged after every retry, or refused.",
          notify_unacked_.load()},
         {"apexd_journal_entries_written_total", "Differences written to IXFR journals.", journals_.entries_written()},
+        {"apexd_updates_applied_total", "RFC 2136 updates applied (written to the change log, then published).",
+         updates_.applied.load()},
+        {"apexd_updates_unchanged_total", "RFC 2136 updates accepted that changed nothing.", updates_.unchanged.load()},
+        {"apexd_updates_refused_total", "RFC 2136 updates refused: unsigned, no grant, prerequisite or format errors.",
+         updates_.refused.load()},
+        {"apexd_updates_failed_total", "RFC 2136 updates that could not be written to the change log (SERVFAIL).",
+         updates_.failed.load()},
     };
     for (const Item& i : items) {
       prom_header(out, i.name, "counter", i.help);
@@ -491,6 +504,8 @@ class Server {
   ZoneVersions versions_{zones_, &resolver_, &edges_, [this](auto before, auto after) { new_version(before, after); }};
   /// Secondary zones: refreshed from their primaries on reload_io_ (never beside a reload).
   Secondaries secondaries_{reload_io_, zones_, tsig_keys_, [this](auto before, auto after) { new_version(before, after); }};
+  /// RFC 2136 updates, applied on reload_io_ (one at a time, never beside a reload); change logs in state_dir/changes.
+  Updates updates_{cfg_.state_dir + "/changes", reload_io_, zones_, [this](auto before, auto after) { new_version(before, after); }};
   std::atomic<uint64_t> reload_successes_{0}, reload_failures_{0}, zone_failures_{0};
   std::atomic<uint64_t> notify_acked_{0}, notify_unacked_{0};
   std::chrono::system_clock::time_point started_;

@@ -71,8 +71,11 @@ asio::awaitable<void> session(WorkerContext& ctx, tcp::socket s, std::string cli
       continue;
     }
     auto start = std::chrono::steady_clock::now();
-    HandleResult r = is_notify(request) ? handle_notify(ctx, request, answer, peer)
-                                        : handle_query(ctx.zones.get(), request, answer, opts);
+    // Plain ifs: g++ 12 evaluates a co_await inside ?: wrongly (every query went the NOTIFY way).
+    HandleResult r;
+    if (ctx.updates && is_update(request)) r = co_await handle_update(ctx, request, answer, peer);
+    else if (is_notify(request)) r = handle_notify(ctx, request, answer, peer);
+    else r = handle_query(ctx.zones.get(), request, answer, opts);
     if (r.needs_resolution) r = co_await answer_after_resolution(ctx, request, answer, Transport::tcp, r);
     account(ctx, Transport::tcp, &peer, request, answer, r,
             std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());

@@ -66,6 +66,25 @@ void defer(WorkerContext& ctx, int fd, const uint8_t* req, size_t len, const soc
       asio::detached);
 }
 
+void defer_update(WorkerContext& ctx, int fd, const uint8_t* req, size_t len, const sockaddr_storage& peer,
+                  socklen_t peer_len) {
+  auto d = std::make_unique<Deferred>();
+  d->request.assign(req, req + len);
+  d->peer = peer;
+  d->peer_len = peer_len;
+  asio::co_spawn(
+      ctx.io,
+      [&ctx, fd, d = std::move(d)]() -> asio::awaitable<void> {
+        auto start = std::chrono::steady_clock::now();
+        HandleResult r = co_await handle_update(ctx, d->request, d->out, d->peer);
+        account(ctx, Transport::udp, &d->peer, d->request, d->out, r,
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
+        if (r.size == 0) co_return;
+        ::sendto(fd, d->out.data(), r.size, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&d->peer), d->peer_len);
+      },
+      asio::detached);
+}
+
 void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
   const zone::ZoneSet& zones = ctx.zones.get();
   HandlerOptions opts = ctx.options(Transport::udp);
@@ -80,6 +99,10 @@ void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
       continue;
     }
     std::span<const uint8_t> request(b.in[i].data(), m.msg_len);
+    if (ctx.updates && is_update(request)) {  // RFC 2136: applied off this thread, answered when done
+      defer_update(ctx, fd, b.in[i].data(), m.msg_len, b.peers[i], m.msg_hdr.msg_namelen);
+      continue;
+    }
     auto start = ctx.log_queries ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     HandleResult r = is_notify(request) ? handle_notify(ctx, request, b.out[nout], b.peers[i])
         : ctx.answer_cache ? ctx.answer_cache->answer(zones, ctx.zones.generation(), request, b.out[nout], opts)

@@ -14,6 +14,19 @@
 
 namespace apexd::server {
 
+boost::asio::awaitable<HandleResult> handle_update(WorkerContext& ctx, std::span<const uint8_t> request,
+                                                  std::span<uint8_t> out, const sockaddr_storage& peer) {
+  HandleResult r;
+  r.qtype = wire::rrtype::SOA;
+  r.empty_answer = true;
+  r.reusable_until = resolver::TimePoint::min();
+  std::span<const crypto::TsigKey> keys;
+  if (ctx.tsig_keys) keys = *ctx.tsig_keys->load(std::memory_order_acquire);
+  r.size = co_await ctx.updates->answer(request, out, peer, keys);
+  if (r.size >= wire::header_size) r.rcode = out[3] & 0x0F;
+  co_return r;
+}
+
 HandleResult handle_notify(WorkerContext& ctx, std::span<const uint8_t> request, std::span<uint8_t> out,
                            const sockaddr_storage& peer) {
   static const NotifyTable none;

@@ -21,6 +21,7 @@
 #include "server/rrl.hpp"
 #include "server/journals.hpp"
 #include "server/secondary.hpp"
+#include "server/updates.hpp"
 #include "server/query_handler.hpp"
 #include "server/snapshot.hpp"
 #include "zone/zone_set.hpp"
@@ -59,6 +60,7 @@ struct WorkerContext {
   const std::atomic<const std::vector<crypto::TsigKey>*>* tsig_keys = nullptr;
   Secondaries* secondaries = nullptr;  ///< NOTIFY in goes there (null: answered NOTAUTH)
   const Journals* journals = nullptr;  ///< IXFR out reads the differences there (null: whole zones)
+  Updates* updates = nullptr;          ///< RFC 2136 UPDATE goes there (null: NOTIMP)
   unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
   unsigned pending_resolutions = 0;  ///< queries waiting for the resolver (touched only by its thread)
   std::unique_ptr<AnswerCache> answer_cache;  ///< UDP answers of this worker (null: [server] answer_cache off)
@@ -97,6 +99,10 @@ boost::asio::awaitable<HandleResult> answer_after_resolution(WorkerContext& ctx,
 /// Answers a NOTIFY (see notify_in.hpp) and, when it is accepted, tells the secondaries.
 HandleResult handle_notify(WorkerContext& ctx, std::span<const uint8_t> request, std::span<uint8_t> out,
                            const sockaddr_storage& peer);
+
+/// Answers an UPDATE (see updates.hpp); the HandleResult for counters and the query log.
+boost::asio::awaitable<HandleResult> handle_update(WorkerContext& ctx, std::span<const uint8_t> request,
+                                                  std::span<uint8_t> out, const sockaddr_storage& peer);
 
 /// Opens a UDP socket bound with SO_REUSEPORT on `addr` and serves it on `ctx` until the io_context stops.
 void start_udp(WorkerContext& ctx, const ListenAddress& addr);

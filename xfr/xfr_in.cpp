@@ -12,9 +12,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <array>
 #include <random>
 
+#include "zone/loader.hpp"
 #include "zone/rdata_text.hpp"
 #include "zone/wire/packet_writer.hpp"
 #include "zone/wire/reader.hpp"
@@ -100,6 +102,17 @@ bool decompress_rdata(std::span<const uint8_t> msg, size_t begin, size_t end, ui
 bool serial_at_least(uint32_t a, uint32_t b) { return a == b || int32_t(a - b) > 0; }
 
 }  // namespace
+
+bool read_message_rr(std::span<const uint8_t> msg, wire::Reader& r, MessageRR& out) {
+  uint16_t rdlen;
+  if (!r.name(out.owner) || !r.u16(out.type) || !r.u16(out.rclass) || !r.u32(out.ttl) || !r.u16(rdlen) ||
+      r.remaining() < rdlen)
+    return false;
+  out.rdata.clear();
+  size_t begin = r.pos();
+  if (rdlen && !decompress_rdata(msg, begin, begin + rdlen, out.type, out.rdata)) return false;
+  return r.skip(rdlen);
+}
 
 uint32_t soa_rdata_serial(std::span<const uint8_t> rdata) {
   size_t m = wire::name_wire_length(rdata);
@@ -242,6 +255,8 @@ TransferParser::Status TransferParser::feed(std::span<const uint8_t> msg) {
       return fail("malformed RDATA of a " + wire::type_to_text(type) + " record");
     (void)r.skip(rdlen);
     if (cls != wire::rrclass::IN) return fail("a record of class " + std::to_string(cls));
+    if (auto bad = zone::check_rdata(type, rr.rdata))  // as a loaded file's (found by fuzz_xfr_in)
+      return fail("malformed RDATA of a " + wire::type_to_text(type) + " record: " + *bad);
     if (type == rrtype::OPT || type == rrtype::TSIG || type == rrtype::AXFR || type == rrtype::IXFR ||
         type == rrtype::ANY)
       return fail("a " + wire::type_to_text(type) + " record in the answer section");
@@ -252,10 +267,14 @@ TransferParser::Status TransferParser::feed(std::span<const uint8_t> msg) {
     bool at_origin = wire::name_equal(owner.view(), origin);
     bool is_soa = type == rrtype::SOA;
     if (is_soa && !at_origin) return fail("an SOA record for another zone (" + wire::name_to_text(owner.view()) + ")");
+    if (phase_ == Phase::first_soa && !is_soa) return fail("the first record is not the zone's SOA");
     if (!wire::name_is_subdomain(owner.view(), origin)) {
       ++out_of_zone_;  // RFC 5936 §3.3: not part of the zone; dropped as a loaded file's would be
       continue;
     }
+    // As the loader refuses in a file (with BIND and Knot): a '"' in an owner name.
+    if (std::find(owner.data.begin(), owner.data.begin() + owner.len, uint8_t('"')) != owner.data.begin() + owner.len)
+      return fail("an owner name holding '\"' (" + wire::name_to_text(owner.view()) + "), which no zone file can hold");
     rr.owner = wire::name_lower(owner.view());
     rr.type = type;
     rr.ttl = ttl;
@@ -334,7 +353,8 @@ asio::awaitable<std::vector<uint8_t>> read_message(asio::ip::tcp::socket& s, std
   std::array<uint8_t, 2> len_bytes{};
   auto a = co_await (asio::async_read(s, asio::buffer(len_bytes), use_tuple) || timer.async_wait(use_tuple));
   if (a.index() != 0 || std::get<0>(std::get<0>(a))) co_return std::vector<uint8_t>{};
-  std::vector<uint8_t> msg(size_t(len_bytes[0]) << 8 | len_bytes[1]);
+  const size_t len = size_t(len_bytes[0]) << 8 | len_bytes[1];
+  std::vector<uint8_t> msg(len);
   if (msg.empty()) co_return msg;
   auto b = co_await (asio::async_read(s, asio::buffer(msg), use_tuple) || timer.async_wait(use_tuple));
   if (b.index() != 0 || std::get<0>(std::get<0>(b))) co_return std::vector<uint8_t>{};

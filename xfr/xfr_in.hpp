@@ -11,6 +11,7 @@
 #include "crypto/tsig.hpp"
 #include "zone/journal.hpp"
 #include "zone/wire/name.hpp"
+#include "zone/wire/reader.hpp"
 
 namespace apexd::xfr {
 
@@ -96,6 +97,16 @@ class TransferParser {
 boost::asio::awaitable<InboundTransfer> fetch_zone(const Primary& primary, wire::NameView origin,
                                                    const crypto::TsigKey* key, std::optional<std::string> have_soa,
                                                    uint64_t max_bytes);
+
+/// One resource record read from a message, its RDATA names decompressed (RFC 3597 §4).
+struct MessageRR {
+  wire::NameBuf owner;  ///< as sent (letter case kept)
+  uint16_t type = 0, rclass = 0;
+  uint32_t ttl = 0;
+  std::string rdata;  ///< uncompressed; empty RDATA (RDLENGTH 0) is kept empty
+};
+/// Reads the RR at `r` in `msg`; false when it is malformed (nothing else is checked).
+bool read_message_rr(std::span<const uint8_t> msg, wire::Reader& r, MessageRR& out);
 
 /// The serial field of SOA RDATA in wire form (0 when it is too short).
 uint32_t soa_rdata_serial(std::span<const uint8_t> rdata);

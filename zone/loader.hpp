@@ -1,5 +1,6 @@
 // Loads RFC 1035 master files into Records (ldns parses the RDATA; no ldns type leaks out).
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,11 @@ std::vector<Record> load_zone_file(const std::string& path, wire::NameView origi
 std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin, const std::string& source,
                                    std::vector<FileStamp>* files = nullptr, bool fast_path = true,
                                    std::vector<std::string>* warnings = nullptr);
+
+/// Whether `rdata` (wire form) is well-formed RDATA of `type`, as a loaded file's must be (a
+/// TXT's strings fit, an A has 4 bytes, names are names…): the reason when it is not. For
+/// records that arrive in wire form (transfers, updates). Unknown types are taken as they are.
+std::optional<std::string> check_rdata(uint16_t type, const std::string& rdata);
 
 /// `records` as master-file text (absolute names, one RR a line, `header` as leading comments)
 /// that load_zone_text reads back to the same records: how a secondary keeps its copy.

@@ -67,6 +67,14 @@ uint32_t next_serial(uint32_t serial, SerialPolicy policy, int64_t now);
 /// RFC 1982 §3.2: whether `a` is larger than `b`.
 bool serial_greater(uint32_t a, uint32_t b);
 
+/// One entry of a zone's `allow_update` (RFC 2136 updates): what a TSIG key may change.
+struct UpdateGrant {
+  std::string key;                 ///< lowercase wire name of a [[key]]
+  std::vector<std::string> names;  ///< patterns, lowercase, relative to the origin ("@", "_acme-challenge.*"); empty = any
+  std::vector<uint16_t> types;     ///< empty = any
+  bool operator==(const UpdateGrant&) const = default;
+};
+
 /// Per-zone settings from the config.
 struct ZoneOptions {
   FlattenMode flatten = FlattenMode::apex;
@@ -81,6 +89,7 @@ struct ZoneOptions {
   std::vector<AccessEntry> allow_notify;  ///< who may NOTIFY us (default: the primaries' addresses)
   uint64_t max_zone_size = uint64_t(512) << 20;  ///< RR wire bytes a transfer may bring in
   uint64_t journal_max = uint64_t(16) << 20;     ///< bytes of IXFR journal kept on disk (0: no journal)
+  std::vector<UpdateGrant> allow_update;  ///< who may send RFC 2136 updates (TSIG-signed only); empty: nobody
   bool operator==(const ZoneOptions&) const = default;
   /// Whether other servers copy the zone from us (it may be transferred, or it notifies).
   bool has_secondaries() const { return !allow_transfer.empty() || !notify.empty(); }

@@ -9,7 +9,8 @@ Expected reactions (the apexd contract):
   * QDCOUNT != 1, bad names (pointer loops, forward pointers, pointers past
     the end, labels > 63, names > 255), truncated question, truncated OPT,
     two OPT records, trailing garbage: FORMERR with the query's ID
-  * opcode != QUERY: NOTIMP
+  * opcode other than QUERY, NOTIFY and UPDATE: NOTIMP (NOTIFY and UPDATE refused as
+    their RFCs say)
   * class != IN: REFUSED
   * EDNS version > 0: BADVERS (extended rcode 16, carried in the OPT)
   * AXFR over UDP: REFUSED; IXFR over UDP: the zone's SOA alone (RFC 1995 §2); AXFR / IXFR over
@@ -293,10 +294,23 @@ def expect_bare_notimp(res, port, label, pkt, tcp=False):
 
 
 def group_opcode(res, port):
-    for op in (1, 2, 3, 4, 5, 6, 15):
+    for op in (1, 2, 3, 6, 15):
         expect(res, port, "[opcode] opcode %d (%s) -> NOTIMP"
                % (op, dns.opcode.to_text(op) if op < 7 else "unassigned"),
                hdr(0x8000 + op, flags=opcode_flags(op)) + question(), NOTIMP)
+    # NOTIFY (RFC 1996) and UPDATE (RFC 2136) are implemented: a NOTIFY whose question is not
+    # an SOA is FORMERR, one for a zone that is not a secondary of ours NOTAUTH; an unsigned
+    # UPDATE is REFUSED. Each reply keeps the opcode.
+    for label, pkt, want in (
+            ("NOTIFY with an A question -> FORMERR", hdr(0x8004, flags=opcode_flags(4)) + question(), dns.rcode.FORMERR),
+            ("NOTIFY for a zone that is not a secondary -> NOTAUTH",
+             hdr(0x8014, flags=opcode_flags(4)) + question("diff.test.", qtype=6), dns.rcode.NOTAUTH),
+            ("unsigned UPDATE -> REFUSED",
+             hdr(0x8005, flags=opcode_flags(5)) + question("diff.test.", qtype=6), dns.rcode.REFUSED)):
+        rep = harness.send_udp_raw(port, pkt, timeout=2.0)
+        ok = rep is not None and len(rep) >= 12 and rep[:2] == pkt[:2] and (rep[2] >> 3) & 0xF == (pkt[2] >> 3) & 0xF \
+            and rep[2] & 0x80 and rep[3] & 0xF == want
+        res.check(ok, "[opcode] " + label, "got %s" % (rep.hex() if rep else "no reply"))
     # dig +opcode=15 +header-only +noedns: no question at all -> NOTIMP, not FORMERR.
     expect_bare_notimp(res, port, "[opcode] opcode 15, no question -> bare NOTIMP",
                        hdr(0x8101, flags=opcode_flags(15) | 0x0100, qd=0))

@@ -376,3 +376,133 @@ TEST_CASE("load_config: errors in included files name that file, duplicates name
   const std::string none = dir.write("none.toml", "include = [\"nothing.d/*.toml\"]\n");
   CHECK_THROWS_AS(server::load_config(none), ConfigError);
 }
+
+TEST_CASE("parse_config: secondary zones: primaries, primary_key, allow_notify, max_zone_size") {
+  server::Config c = server::parse_config(key_table + one_zone +
+                                              "primaries = [\"192.0.2.1\", \"192.0.2.2:5300\", \"[2001:db8::1]:53\", \"2001:db8::2\"]\n"
+                                              "primary_key = \"XFR-key\"\n"
+                                              "max_zone_size = \"20K\"\n",
+                                          path);
+  REQUIRE(c.zones.size() == 1);
+  const zone::ZoneOptions& o = c.zones[0].options;
+  CHECK(o.is_secondary());
+  CHECK_FALSE(o.has_secondaries());
+  REQUIRE(o.primaries.size() == 4);
+  CHECK(o.primaries[0] == zone::NotifyTarget{"192.0.2.1", 53});
+  CHECK(o.primaries[1] == zone::NotifyTarget{"192.0.2.2", 5300});
+  CHECK(o.primaries[2] == zone::NotifyTarget{"2001:db8::1", 53});
+  CHECK(o.primaries[3] == zone::NotifyTarget{"2001:db8::2", 53});
+  CHECK(o.primary_key == test::wire_name("xfr-key."));
+  CHECK(o.max_zone_size == 20480);
+  // allow_notify defaults to the primaries' addresses, no key (RFC 1996 §3.10).
+  server::Config explicit_acl = server::parse_config(
+      one_zone + "primaries = [\"192.0.2.1\"]\nallow_notify = [\"192.0.2.1\", \"2001:db8::1\"]\n", path);
+  server::Config default_acl = server::parse_config(one_zone + "primaries = [\"192.0.2.1\", \"[2001:db8::1]:5300\"]\n", path);
+  const auto& acl = default_acl.zones[0].options.allow_notify;
+  REQUIRE(acl.size() == 2);
+  CHECK(acl == explicit_acl.zones[0].options.allow_notify);
+  CHECK(acl[0].family == 4);
+  CHECK(acl[0].prefix_len == 32);
+  CHECK(acl[0].key.empty());
+  CHECK(acl[1].family == 6);
+  CHECK(acl[1].prefix_len == 128);
+  CHECK(acl[1].key.empty());
+  // An explicit allow_notify replaces the default.
+  server::Config keyed = server::parse_config(key_table + one_zone + "primaries = [\"192.0.2.1\"]\nallow_notify = [\"key:xfr-key\"]\n", path);
+  REQUIRE(keyed.zones[0].options.allow_notify.size() == 1);
+  CHECK(keyed.zones[0].options.allow_notify[0].family == 0);
+  CHECK(keyed.zones[0].options.allow_notify[0].key == test::wire_name("xfr-key."));
+  server::Config nobody = server::parse_config(one_zone + "primaries = [\"192.0.2.1\"]\nallow_notify = []\n", path);
+  CHECK(nobody.zones[0].options.allow_notify.empty());
+}
+
+TEST_CASE("parse_config: defaults of the secondary and journal keys") {
+  server::Config c = server::parse_config(one_zone, path);
+  const zone::ZoneOptions& o = c.zones[0].options;
+  CHECK_FALSE(o.is_secondary());
+  CHECK(o.primaries.empty());
+  CHECK(o.primary_key.empty());
+  CHECK(o.allow_notify.empty());
+  CHECK(o.max_zone_size == uint64_t(512) << 20);
+  CHECK(o.journal_max == uint64_t(16) << 20);
+  CHECK(c.state_dir == "/var/lib/apexd");
+}
+
+TEST_CASE("parse_config: sizes: max_zone_size and journal_max") {
+  struct Case {
+    std::string value;
+    uint64_t bytes;
+  } cases[] = {
+      {"20480", 20480},     {"\"20K\"", 20480},         {"\"20k\"", 20480},     {"\"16M\"", uint64_t(16) << 20},
+      {"\"2G\"", uint64_t(2) << 30}, {"\"123\"", 123}, {"0", 0},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.value);
+    server::Config z = server::parse_config(one_zone + "primaries = [\"192.0.2.1\"]\nmax_zone_size = " + c.value + "\n", path);
+    CHECK(z.zones[0].options.max_zone_size == c.bytes);
+    server::Config j = server::parse_config(one_zone + "journal_max = " + c.value + "\n", path);
+    CHECK(j.zones[0].options.journal_max == c.bytes);
+  }
+  CHECK(server::parse_config(one_zone + "allow_transfer = [\"192.0.2.0/24\"]\njournal_max = 0\n", path)
+            .zones[0]
+            .options.journal_max == 0);
+  for (std::string bad : {"\"12Q\"", "-1", "\"\"", "\"-1\"", "\"K\"", "\"1.5M\"", "\" 1K\"", "\"1K \"", "\"1KB\"",
+                          "\"99999999999G\"", "true", "1.5"}) {
+    CAPTURE(bad);
+    std::string m = error_of(one_zone + "primaries = [\"192.0.2.1\"]\nmax_zone_size = " + bad + "\n");
+    CHECK(m.rfind(path + ":5: zone[0].max_zone_size: ", 0) == 0);
+    std::string j = error_of(one_zone + "journal_max = " + bad + "\n");
+    CHECK(j.rfind(path + ":4: zone[0].journal_max: ", 0) == 0);
+  }
+}
+
+TEST_CASE("parse_config: errors in the secondary keys name file:line and the key path") {
+  struct Case {
+    std::string what;
+    std::string text;
+    std::string prefix;  // "line: key" after the file name
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"primaries empty", one_zone + "primaries = []\n", "4: zone[0].primaries", "is empty"},
+      {"primaries not an array", one_zone + "primaries = \"192.0.2.1\"\n", "4: zone[0].primaries", "must be an array"},
+      {"primary a host name", one_zone + "primaries = [\"primary.example:53\"]\n", "4: zone[0].primaries[0]",
+       "not an IP address"},
+      {"primary with a bad port", one_zone + "primaries = [\"192.0.2.1:99999\"]\n", "4: zone[0].primaries[0]",
+       "not a port number"},
+      {"primary_key undefined", one_zone + "primaries = [\"192.0.2.1\"]\nprimary_key = \"nokey\"\n",
+       "1: zone[0].primary_key", "key nokey. is not defined"},
+      {"primary_key undefined, after a key table", key_table + one_zone + "primaries = [\"192.0.2.1\"]\nprimary_key = \"other\"\n",
+       "5: zone[0].primary_key", "key other. is not defined"},
+      {"primary_key not a name", one_zone + "primaries = [\"192.0.2.1\"]\nprimary_key = \".\"\n", "5: zone[0].primary_key",
+       "not a key name"},
+      {"allow_notify names an undefined key", one_zone + "primaries = [\"192.0.2.1\"]\nallow_notify = [\"key:nokey\"]\n",
+       "1: zone[0].allow_notify", "key nokey. is not defined"},
+      {"bad allow_notify prefix", one_zone + "primaries = [\"192.0.2.1\"]\nallow_notify = [\"192.0.2.0/40\"]\n",
+       "5: zone[0].allow_notify[0]", "at most /32"},
+      {"primary_key without primaries", key_table + one_zone + "primary_key = \"xfr-key\"\n", "8: zone[0].primary_key",
+       "only for a secondary zone"},
+      {"allow_notify without primaries", one_zone + "allow_notify = [\"192.0.2.1\"]\n", "4: zone[0].allow_notify",
+       "only for a secondary zone"},
+      {"max_zone_size without primaries", one_zone + "max_zone_size = \"20K\"\n", "4: zone[0].max_zone_size",
+       "only for a secondary zone"},
+      {"empty state_dir", "[server]\nstate_dir = \"\"\n" + one_zone, "2: server.state_dir", "must not be empty"},
+      {"state_dir not a string", "[server]\nstate_dir = 5\n" + one_zone, "2: server.state_dir", "must be a string"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    std::string message = error_of(c.text);
+    CAPTURE(message);
+    CHECK(message.rfind(path + ":" + c.prefix + ":", 0) == 0);
+    CHECK(message.find(c.reason) != std::string::npos);
+  }
+}
+
+TEST_CASE("parse_config: [server] state_dir is relative to the config file's folder") {
+  CHECK(server::parse_config("[server]\nstate_dir = \"state\"\n" + one_zone, path).state_dir == "/etc/apexd/state");
+  CHECK(server::parse_config("[server]\nstate_dir = \"/srv/apexd\"\n" + one_zone, path).state_dir == "/srv/apexd");
+  CHECK(server::parse_config("[server]\nstate_dir = \"../lib/apexd\"\n" + one_zone, path).state_dir ==
+        "/etc/lib/apexd");
+  CHECK(server::parse_config("[server]\nstate_dir = \"state\"\n" + one_zone, "conf/apexd.toml").state_dir == "conf/state");
+  CHECK(server::parse_config("[server]\nstate_dir = \"state\"\n" + one_zone, "apexd.toml").state_dir == "state");
+}

@@ -1,0 +1,229 @@
+// Dynamic updates at run time (RFC 2136): the one change path (changeset → change log on disk →
+// new zone version → swap → IXFR journal and NOTIFY), and the change logs replayed at start-up.
+#include "server/updates.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "server/journals.hpp"
+#include "server/update.hpp"
+#include "server/worker.hpp"
+#include "xfr/xfr_in.hpp"
+#include "zone/wire/packet_writer.hpp"
+#include "zone/wire/query.hpp"
+#include "zone/wire/tsig.hpp"
+#include "zone/wire/types.hpp"
+#include "zone/zone_records.hpp"
+
+namespace apexd::server {
+
+namespace asio = boost::asio;
+
+namespace {
+
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string key_of(wire::NameView n) { return std::string(reinterpret_cast<const char*>(n.data()), n.size()); }
+
+void set_soa_serial(std::string& rdata, uint32_t serial) {
+  auto v = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(rdata.data()), rdata.size());
+  size_t m = wire::name_wire_length(v);
+  size_t at = m + wire::name_wire_length(v.subspan(m));
+  for (int i = 0; i < 4; ++i) rdata[at + i] = char(serial >> (24 - 8 * i));
+}
+
+// Publishes `z` in place of the zone with its origin.
+void publish_zone(SnapshotCell<zone::ZoneSet>& cell, std::shared_ptr<const zone::Zone> z) {
+  auto cur = cell.load();
+  std::vector<std::shared_ptr<const zone::Zone>> zones = cur->zones();
+  size_t at = cur->index_of(z->origin());
+  if (at == zone::ZoneSet::npos) return;
+  zones[at] = std::move(z);
+  cell.publish(std::make_shared<const zone::ZoneSet>(std::move(zones), cur->failed()));
+}
+
+}  // namespace
+
+Updates::Updates(std::string dir, asio::io_context& io, SnapshotCell<zone::ZoneSet>& zones, OnVersion on_version)
+    : dir_(std::move(dir)), io_(io), zones_(zones), on_version_(std::move(on_version)) {}
+
+std::string Updates::path_for(const zone::Zone& z) const { return dir_ + "/" + zone_state_name(z.origin_text()) + "changes"; }
+
+zone::Journal* Updates::log_for(const zone::Zone& z) {
+  std::string origin = key_of(z.origin());
+  auto it = logs_.find(origin);
+  if (it != logs_.end()) return &it->second;
+  if (dir_failed_) return nullptr;
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) {
+    dir_failed_ = true;
+    spdlog::error("event=change_log_unavailable dir={} error=\"{}\" action=\"updates refused (SERVFAIL)\"", dir_, ec.message());
+    return nullptr;
+  }
+  try {
+    zone::Journal j = zone::Journal::open(path_for(z), 0);
+    if (!j.damage().empty())
+      spdlog::error("event=change_log_damaged zone={} damage=\"{}\" action=\"kept the valid entries\"", z.origin_text(),
+                    j.damage());
+    return &logs_.emplace(origin, std::move(j)).first->second;
+  } catch (const std::exception& e) {
+    spdlog::error("event=change_log_unavailable zone={} error=\"{}\"", z.origin_text(), e.what());
+    return nullptr;
+  }
+}
+
+std::shared_ptr<const zone::ZoneSet> Updates::replay(std::shared_ptr<const zone::ZoneSet> set,
+                                                     const std::vector<std::shared_ptr<const zone::Zone>>& loaded) {
+  std::vector<std::shared_ptr<const zone::Zone>> zones;
+  bool changed = false;
+  for (const auto& z : loaded) {
+    if (z->options().allow_update.empty() && !std::filesystem::exists(path_for(*z))) continue;
+    zone::Journal* log = log_for(*z);
+    if (!log || log->empty()) continue;
+    if (log->last_tag() != zone_data_fingerprint(*z)) {
+      // The first entry's base is not this file's data: the operator edited the file, and wins.
+      spdlog::warn("event=changes_dropped zone={} entries={} reason=\"the zone file changed since the changes were "
+                   "made: the file wins\"", z->origin_text(), log->entries());
+      log->clear();
+      continue;
+    }
+    std::optional<std::vector<zone::JournalRR>> rrs = zone::zone_rrs(*z);
+    std::optional<zone::Changeset> all = log->since(log->first_serial());
+    if (all) rrs = zone::apply_changeset(std::move(*rrs), *all);
+    std::shared_ptr<const zone::Zone> next;
+    try {
+      if (!all || !rrs) throw std::runtime_error("the changes do not apply to the file's records");
+      next = recompile_zone(*z, std::move(*rrs));
+    } catch (const std::exception& e) {
+      spdlog::error("event=changes_dropped zone={} entries={} error=\"{}\"", z->origin_text(), log->entries(), e.what());
+      log->clear();
+      continue;
+    }
+    spdlog::info("event=changes_replayed zone={} entries={} file_serial={} serial={}", z->origin_text(), log->entries(),
+                 z->serial(), next->serial());
+    if (!changed) zones = set->zones();
+    changed = true;
+    size_t at = set->index_of(z->origin());
+    if (at != zone::ZoneSet::npos) zones[at] = next;
+  }
+  if (!changed) return set;
+  return std::make_shared<const zone::ZoneSet>(std::move(zones), set->failed());
+}
+
+// The first entry of a log is tagged with the fingerprint of the file's data it applies to
+// (zone_data_fingerprint); every later entry repeats it. Serials in the log chain among
+// themselves: the versions apexd makes in between (flattened addresses moving) change serials only.
+Updates::Outcome Updates::apply(const std::vector<uint8_t>& request, const std::string& origin, const std::string& key) {
+  auto set = zones_.load();
+  wire::NameView o(reinterpret_cast<const uint8_t*>(origin.data()), origin.size());
+  std::shared_ptr<const zone::Zone> current = set->shared_exact(o);
+  if (!current) return {wire::rcode::NOTAUTH, "the zone is not loaded"};
+  UpdateResult r = evaluate_update(request, *current, key, unix_seconds());
+  if (r.rcode != wire::rcode::NOERROR) return {r.rcode, r.why};
+  if (!r.after) {
+    unchanged.fetch_add(1);
+    return {wire::rcode::NOERROR, "nothing to change"};
+  }
+  std::shared_ptr<const zone::Zone> next;
+  try {
+    next = recompile_zone(*current, *r.after);
+  } catch (const std::exception& e) {
+    return {wire::rcode::REFUSED, std::string("the updated zone would not be valid: ") + e.what()};
+  }
+  zone::Journal* log = log_for(*current);
+  if (!log) return {wire::rcode::SERVFAIL, "no change log to write the update to"};
+  try {
+    zone::Changeset cs = zone::diff_versions(zone::zone_rrs(*current), zone::zone_rrs(*next));
+    uint64_t base = log->empty() ? zone_data_fingerprint(*current) : log->last_tag();
+    if (!log->empty() && cs.serial_from != log->last_serial()) {
+      cs.serial_from = log->last_serial();
+      set_soa_serial(cs.removed.front().rdata, cs.serial_from);
+    }
+    log->append(cs, base);  // fsync'd: the update is durable from here on
+  } catch (const std::exception& e) {
+    return {wire::rcode::SERVFAIL, std::string("the change log cannot be written: ") + e.what()};
+  }
+  publish_zone(zones_, next);
+  applied.fetch_add(1);
+  spdlog::info("event=update_applied zone={} key={} serial={} previous_serial={} added={} removed={}", next->origin_text(),
+               wire::name_to_text({reinterpret_cast<const uint8_t*>(key.data()), key.size()}), next->serial(),
+               current->serial(), r.added, r.removed);
+  if (on_version_) on_version_(current, next);
+  return {wire::rcode::NOERROR, {}};
+}
+
+asio::awaitable<size_t> Updates::answer(std::span<const uint8_t> request, std::span<uint8_t> out,
+                                        const sockaddr_storage& peer, std::span<const crypto::TsigKey> keys) {
+  wire::Query q;
+  wire::ParseStatus st = wire::parse_query(request, q);
+  if (st == wire::ParseStatus::drop || out.size() < 512) co_return 0;
+  wire::PacketWriter w(out, out.size());
+  wire::Header h = q.header;
+  h.rd = false;
+  w.begin_response(h);
+  std::string client = peer_text(&peer);
+  auto refuse = [&](uint16_t rc, const std::string& why) {
+    w.set_rcode(rc);
+    if (rc != wire::rcode::NOERROR) {
+      refused.fetch_add(1);
+      spdlog::info("event=update_refused zone={} client={} rcode={} reason=\"{}\"",
+                   q.qname.len ? wire::name_to_text(q.qname_lower.view()) : "-", client, wire::rcode_to_text(rc), why);
+    }
+    return w.size();
+  };
+  if (st == wire::ParseStatus::formerr_noq) co_return refuse(wire::rcode::FORMERR, "no zone section");
+  if (!w.put_question(q.qname.view(), q.qtype, q.qclass)) co_return refuse(wire::rcode::FORMERR, "zone section");
+  if (st != wire::ParseStatus::ok) co_return refuse(wire::rcode::FORMERR, "malformed");
+  // Only signed updates (RFC 8945); a failed verification is NOTAUTH with the TSIG error.
+  if (!q.has_tsig) co_return refuse(wire::rcode::REFUSED, "unsigned (updates must be signed with a [[key]])");
+  wire::TsigLookup tsig = wire::find_tsig(request);
+  if (tsig.status != wire::TsigFind::found) co_return refuse(wire::rcode::FORMERR, "malformed TSIG");
+  uint64_t now = uint64_t(unix_seconds());
+  crypto::TsigVerifyResult v = crypto::verify_request(request, tsig.record, keys, now);
+  if (v.status != crypto::TsigStatus::ok) {
+    size_t n = refuse(v.rcode(), "TSIG error " + std::to_string(v.error()));
+    size_t signed_n = crypto::append_error_tsig(out, n, tsig.record, v, now);
+    co_return signed_n ? signed_n : n;
+  }
+  auto sign = [&](size_t len) {
+    crypto::TsigSigner signer(*v.key, v.request_mac.view());
+    size_t n = signer.sign(out, len, now);
+    return n ? n : len;
+  };
+  auto zones = zones_.load();
+  const zone::Zone* z = zones->find_exact(q.qname_lower.view());
+  // RFC 2136 §3.1.1: a zone we are not authoritative for is NOTAUTH.
+  if (!z) co_return sign(refuse(update_rcode::NOTAUTH, "not a zone of ours"));
+  if (z->options().is_secondary()) co_return sign(refuse(wire::rcode::REFUSED, "a secondary zone (send updates to its primary)"));
+  bool any = false;
+  for (const zone::UpdateGrant& g : z->options().allow_update) any |= g.key == v.key->name;
+  if (!any) co_return sign(refuse(wire::rcode::REFUSED, "the key has no allow_update grant for the zone"));
+  // The lambda given to co_spawn captures only trivially copyable things: g++ 12 copies a
+  // coroutine lambda into co_spawn's frame bit by bit (ASan saw a captured std::string freed
+  // from the wrong frame, then a captured shared_ptr released twice). The job lives in this
+  // frame, which waits for it.
+  struct Job {
+    std::vector<uint8_t> request;
+    std::string origin, key;
+  } job{{request.begin(), request.end()},
+        std::string(reinterpret_cast<const char*>(q.qname_lower.data.data()), q.qname_lower.len), v.key->name};
+  Job* j = &job;
+  Outcome o = co_await asio::co_spawn(
+      io_, [this, j]() -> asio::awaitable<Outcome> { co_return apply(j->request, j->origin, j->key); },
+      asio::use_awaitable);
+  if (o.rcode != wire::rcode::NOERROR) {
+    if (o.rcode == wire::rcode::SERVFAIL) failed.fetch_add(1);
+    co_return sign(refuse(o.rcode, o.why));
+  }
+  w.set_rcode(wire::rcode::NOERROR);
+  co_return sign(w.size());
+}
+
+}  // namespace apexd::server

@@ -1,0 +1,72 @@
+// Dynamic updates at run time (RFC 2136): the one change path (changeset → change log on disk →
+// new zone version → swap → IXFR journal and NOTIFY), and the change logs replayed at start-up.
+#pragma once
+#include <sys/socket.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "crypto/tsig.hpp"
+#include "server/snapshot.hpp"
+#include "zone/journal.hpp"
+#include "zone/zone_set.hpp"
+
+namespace apexd::server {
+
+/// Every zone's run-time changes live in `dir` (state_dir/changes) as a change log in the
+/// journal format: each applied update one checksummed, fsync'd entry, written before the
+/// update is acknowledged. The operator's zone file is never rewritten (its comments, and the
+/// cf_tags proxied markers in them, stay). A zone loaded from its file gets its change log
+/// replayed when the log was made on this very file's data; a file edited by hand (and
+/// reloaded) wins: its older change log is dropped (Knot's `zonefile-load: difference` rule).
+class Updates {
+ public:
+  using OnVersion = std::function<void(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after)>;
+
+  Updates(std::string dir, boost::asio::io_context& io, SnapshotCell<zone::ZoneSet>& zones, OnVersion on_version);
+
+  /// The zones in `loaded` were just read from their files (start-up or reload): each gets its
+  /// change log replayed (or dropped, when the file changed under it). Returns the set to
+  /// publish. Call on `io` (or before it runs).
+  std::shared_ptr<const zone::ZoneSet> replay(std::shared_ptr<const zone::ZoneSet> set,
+                                              const std::vector<std::shared_ptr<const zone::Zone>>& loaded);
+
+  /// Answers the UPDATE `request` from `peer` into `out` (RFC 2136 §3.8: the header and the zone
+  /// section, the rcode; signed when the request was). Only TSIG-signed updates from keys the
+  /// zone's allow_update names are taken; the change itself runs on `io`, one at a time.
+  /// Returns the reply's size (0: drop).
+  boost::asio::awaitable<size_t> answer(std::span<const uint8_t> request, std::span<uint8_t> out,
+                                        const sockaddr_storage& peer, std::span<const crypto::TsigKey> keys);
+
+  std::atomic<uint64_t> applied{0}, refused{0}, failed{0}, unchanged{0};
+
+ private:
+  struct Outcome {
+    uint16_t rcode = 0;
+    std::string why;
+  };
+  Outcome apply(const std::vector<uint8_t>& request, const std::string& origin, const std::string& key);
+  zone::Journal* log_for(const zone::Zone& z);
+  std::string path_for(const zone::Zone& z) const;
+
+  std::string dir_;
+  boost::asio::io_context& io_;
+  SnapshotCell<zone::ZoneSet>& zones_;
+  OnVersion on_version_;
+  std::unordered_map<std::string, zone::Journal> logs_;  ///< by origin; touched on io_ only
+  bool dir_failed_ = false;
+};
+
+/// Whether `request` is an UPDATE (opcode 5, QR clear).
+inline bool is_update(std::span<const uint8_t> request) {
+  return request.size() >= 12 && !(request[2] & 0x80) && ((request[2] >> 3) & 0x0F) == 5;
+}
+
+}  // namespace apexd::server
