@@ -474,3 +474,18 @@ def require_apexd(args, res):
         res.fail("harness: apexd binary not found or not executable: %s" % b)
         return None
     return os.path.abspath(b)
+
+
+def tail(text, n=25):
+    """The last `n` lines of `text`, indented: for failure details."""
+    return "\n".join("    " + l for l in text.rstrip().splitlines()[-n:])
+
+
+def distinct_ports(n, avoid=()):
+    """`n` different free ports, none in `avoid`."""
+    ports = []
+    while len(ports) < n:
+        p = free_port()
+        if p not in ports and p not in avoid:
+            ports.append(p)
+    return ports

@@ -42,6 +42,7 @@ import dns.rcode
 import dns.rdatatype
 
 import harness
+from harness import distinct_ports, tail  # noqa: E402
 import peers
 
 HOST = harness.HOST
@@ -225,20 +226,6 @@ SECONDARIES = [("knotd", KNOTD, knot_conf), ("nsd", NSD, nsd_conf),
 # --------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------
-
-def tail(text, n=25):
-    lines = text.rstrip().splitlines()
-    return "\n".join("    " + l for l in lines[-n:])
-
-
-def distinct_ports(n):
-    ports = []
-    while len(ports) < n:
-        p = harness.free_port()
-        if p not in ports:
-            ports.append(p)
-    return ports
-
 
 def soa_serial(port, zone=ORIGIN, timeout=0.3):
     try:

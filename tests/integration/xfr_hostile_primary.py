@@ -90,6 +90,7 @@ import dns.tsig
 import dns.tsigkeyring
 
 import harness
+from harness import distinct_ports, tail  # noqa: E402
 import ops_common as oc
 
 HOST = harness.HOST
@@ -508,10 +509,6 @@ def pointer_loop_message(q):
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
-
-def tail(text, n=25):
-    return "\n".join("    " + l for l in text.rstrip().splitlines()[-n:])
-
 
 def tsig_key():
     p = subprocess.run([TSIG_KEYGEN, "-a", "hmac-sha256", KEYNAME], capture_output=True,
@@ -1041,15 +1038,6 @@ def peers_only(res, prim, secret):
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
-
-def distinct_ports(n, avoid=()):
-    ports = []
-    while len(ports) < n:
-        p = harness.free_port()
-        if p not in ports and p not in avoid:
-            ports.append(p)
-    return ports
-
 
 def body(args, res, workdir):
     t0 = time.monotonic()

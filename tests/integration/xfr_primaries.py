@@ -95,6 +95,8 @@ import dns.tsigkeyring
 import dns.zone
 
 import harness
+from harness import distinct_ports, tail  # noqa: E402
+from tsig_keys import TsigKey, tsig_keygen  # noqa: E402
 import ops_common as oc
 
 HOST = harness.HOST
@@ -104,7 +106,6 @@ KNOTC = "/usr/sbin/knotc"
 NAMED = "/usr/sbin/named"
 RNDC = "/usr/sbin/rndc"
 KDIG = "/usr/bin/kdig"
-TSIG_KEYGEN = "/usr/sbin/tsig-keygen"
 LDNS_COMPARE = "/usr/bin/ldns-compare-zones"
 NAMED_CHECKZONE = "/usr/bin/named-checkzone"
 
@@ -225,41 +226,6 @@ def file_set(path, origin):
 # --------------------------------------------------------------------------
 # TSIG keys
 # --------------------------------------------------------------------------
-
-class TsigKey:
-    def __init__(self, name, algorithm, secret):
-        self.name = name
-        self.algorithm = algorithm
-        self.secret = secret
-
-    def named_text(self):
-        return 'key "%s" {\n\talgorithm %s;\n\tsecret "%s";\n};\n' % (
-            self.name, self.algorithm, self.secret)
-
-    def keyring(self):
-        return dns.tsigkeyring.from_text({self.name: (self.algorithm, self.secret)})
-
-    def kdig_arg(self):
-        return "%s:%s:%s" % (self.algorithm, self.name, self.secret)
-
-
-def tsig_keygen(algorithm, name):
-    p = subprocess.run([TSIG_KEYGEN, "-a", algorithm, name], capture_output=True,
-                       text=True, timeout=10)
-    m = re.search(r'secret\s+"([A-Za-z0-9+/=]+)";', p.stdout)
-    if p.returncode != 0 or not m:
-        raise RuntimeError("tsig-keygen -a %s %s: exit %d: %s%s" % (
-            algorithm, name, p.returncode, p.stdout, p.stderr))
-    return TsigKey(name, algorithm, m.group(1))
-
-
-# --------------------------------------------------------------------------
-# primaries
-# --------------------------------------------------------------------------
-
-def tail(text, n=25):
-    return "\n".join("    " + l for l in text.rstrip().splitlines()[-n:])
-
 
 def run(argv, timeout=15):
     try:
@@ -1091,15 +1057,6 @@ def check_expiry(res, binary, workdir, kind, peers_only):
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
-
-def distinct_ports(n):
-    ports = []
-    while len(ports) < n:
-        p = harness.free_port()
-        if p not in ports:
-            ports.append(p)
-    return ports
-
 
 def body(args, res, workdir):
     t_start = time.monotonic()

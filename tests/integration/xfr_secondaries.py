@@ -90,6 +90,8 @@ import dns.wire
 import dns.zone
 
 import harness
+from harness import distinct_ports, tail  # noqa: E402
+from tsig_keys import TsigKey, tsig_keygen  # noqa: E402
 
 HOST = harness.HOST
 ORIGIN = "example.test."
@@ -116,7 +118,6 @@ KEY256 = "xfr-key"       # hmac-sha256: knotd, named, the wrong-secret knotd
 KEY512 = "xfr-key512"    # hmac-sha512: nsd; allowed only from 127.0.0.1
 OTHER_SRC = "127.0.0.2"  # a source address that "127.0.0.1 key:xfr-key512" refuses
 BADTIME_SKEW = 1000      # seconds; the fudge is 300
-TSIG_KEYGEN = "/usr/sbin/tsig-keygen"
 KDIG = "/usr/bin/kdig"
 TSIG_ERRORS = {16: "BADSIG", 17: "BADKEY", 18: "BADTIME"}  # rcode 16 is BADVERS
 
@@ -379,44 +380,6 @@ def kdig_axfr(port, zone, path):
 # --------------------------------------------------------------------------
 # TSIG
 # --------------------------------------------------------------------------
-
-class TsigKey:
-    """A TSIG key as `tsig-keygen -a ALG NAME` prints it (text kept for named)."""
-
-    def __init__(self, name, algorithm, secret, text=None):
-        self.name = name
-        self.algorithm = algorithm
-        self.secret = secret
-        self.text = text or ('key "%s" {\n\talgorithm %s;\n\tsecret "%s";\n};\n'
-                             % (name, algorithm, secret))
-
-    def dns_key(self):
-        return dns.tsig.Key(self.name, self.secret, self.algorithm)
-
-    def keyring(self):
-        return dns.tsigkeyring.from_text({self.name: (self.algorithm, self.secret)})
-
-    def with_secret(self, secret):
-        return TsigKey(self.name, self.algorithm, secret)
-
-
-def tsig_keygen(algorithm, name):
-    """Run tsig-keygen; returns a TsigKey parsed out of what it prints."""
-    p = subprocess.run([TSIG_KEYGEN, "-a", algorithm, name], capture_output=True,
-                       text=True, timeout=10)
-    if p.returncode != 0:
-        raise RuntimeError("%s -a %s %s: exit %d: %s" % (
-            TSIG_KEYGEN, algorithm, name, p.returncode, p.stderr.strip()))
-    m_name = re.search(r'key\s+"([^"]+)"', p.stdout)
-    m_alg = re.search(r"algorithm\s+([\w-]+);", p.stdout)
-    m_sec = re.search(r'secret\s+"([A-Za-z0-9+/=]+)";', p.stdout)
-    if not (m_name and m_alg and m_sec):
-        raise RuntimeError("cannot parse tsig-keygen output:\n%s" % p.stdout)
-    if m_name.group(1) != name or m_alg.group(1) != algorithm:
-        raise RuntimeError("tsig-keygen printed key %s algorithm %s"
-                           % (m_name.group(1), m_alg.group(1)))
-    return TsigKey(name, algorithm, m_sec.group(1), p.stdout)
-
 
 class SignedXfr:
     """A zone transfer with dnspython's dns.query.xfr and a TSIG key: it
@@ -749,11 +712,6 @@ zone "{secure}" {{
 # (name, binary, configuration, the key it pulls secure.test. with)
 SECONDARIES = [("knotd", KNOTD, knot_conf, KEY256), ("nsd", NSD, nsd_conf, KEY512),
                ("named", NAMED, named_conf, KEY256)]
-
-
-def tail(text, n=25):
-    lines = text.rstrip().splitlines()
-    return "\n".join("    " + l for l in lines[-n:])
 
 
 def soa_serial(port, timeout=0.3, zone=ORIGIN):
@@ -1102,15 +1060,6 @@ def compare_secondary_secure(res, name, port, apex_axfr, label):
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
-
-def distinct_ports(n):
-    ports = []
-    while len(ports) < n:
-        p = harness.free_port()
-        if p not in ports:
-            ports.append(p)
-    return ports
-
 
 def wait_loaded(res, secs, zones):
     """Wait (all at once, bounded) until every secondary serves each zone's
