@@ -24,6 +24,7 @@ EVP_MAC* hmac_method() noexcept {
 
 const char* digest_name(HashAlgorithm alg) noexcept {
   switch (alg) {
+    case HashAlgorithm::md5: return "MD5";
     case HashAlgorithm::sha1: return "SHA1";
     case HashAlgorithm::sha224: return "SHA2-224";
     case HashAlgorithm::sha256: return "SHA2-256";
@@ -52,6 +53,7 @@ bool well_formed_base64(std::string_view text, size_t& padding) {
 
 size_t digest_size(HashAlgorithm alg) noexcept {
   switch (alg) {
+    case HashAlgorithm::md5: return 16;
     case HashAlgorithm::sha1: return 20;
     case HashAlgorithm::sha224: return 28;
     case HashAlgorithm::sha256: return 32;

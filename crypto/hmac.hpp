@@ -11,7 +11,7 @@
 namespace apexd::crypto {
 
 /// Hash functions an HMAC can be built on (RFC 2104 with SHA-1, RFC 6234 SHA-2).
-enum class HashAlgorithm : uint8_t { sha1, sha224, sha256, sha384, sha512 };
+enum class HashAlgorithm : uint8_t { md5, sha1, sha224, sha256, sha384, sha512 };
 
 inline constexpr size_t max_digest_size = 64;  // SHA-512
 

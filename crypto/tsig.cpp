@@ -20,6 +20,7 @@ struct AlgorithmInfo {
 
 // RFC 8945 §6 names; the string literals' terminating NUL is the root label.
 constexpr AlgorithmInfo algorithms[] = {
+    {TsigAlgorithm::hmac_md5, "hmac-md5", {"\x08" "hmac-md5" "\x07" "sig-alg" "\x03" "reg" "\x03" "int", 26}, HashAlgorithm::md5},
     {TsigAlgorithm::hmac_sha1, "hmac-sha1", {"\x09" "hmac-sha1", 11}, HashAlgorithm::sha1},
     {TsigAlgorithm::hmac_sha224, "hmac-sha224", {"\x0b" "hmac-sha224", 13}, HashAlgorithm::sha224},
     {TsigAlgorithm::hmac_sha256, "hmac-sha256", {"\x0b" "hmac-sha256", 13}, HashAlgorithm::sha256},
@@ -30,7 +31,7 @@ constexpr AlgorithmInfo algorithms[] = {
 const AlgorithmInfo& info(TsigAlgorithm alg) noexcept {
   for (const auto& a : algorithms)
     if (a.algorithm == alg) return a;
-  return algorithms[2];
+  return algorithms[3];
 }
 
 wire::NameView as_name(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
@@ -164,7 +165,7 @@ TsigKey make_tsig_key(std::string_view name, std::string_view algorithm, std::st
   auto alg = tsig_algorithm_from_text(algorithm);
   if (!alg)
     bad_key(name, "unknown algorithm \"" + std::string(algorithm) +
-                      "\" (expected hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384 or hmac-sha512)");
+                      "\" (expected hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1 or hmac-md5)");
   auto secret = base64_decode(secret_base64);
   if (!secret) bad_key(name, "the secret is not valid base64");
   if (secret->empty()) bad_key(name, "the secret is empty");

@@ -16,7 +16,9 @@
 namespace apexd::crypto {
 
 /// The HMAC algorithms of RFC 8945 §6 we implement (HMAC-MD5 and GSS-TSIG are not).
-enum class TsigAlgorithm : uint8_t { hmac_sha1, hmac_sha224, hmac_sha256, hmac_sha384, hmac_sha512 };
+/// hmac-md5 (RFC 8945 §6: "deprecated") only because certbot's and cert-manager's rfc2136
+/// plugins still default to it.
+enum class TsigAlgorithm : uint8_t { hmac_md5, hmac_sha1, hmac_sha224, hmac_sha256, hmac_sha384, hmac_sha512 };
 
 inline constexpr uint16_t tsig_default_fudge = 300;  // seconds, the value RFC 8945 recommends
 inline constexpr size_t tsig_max_mac_size = max_digest_size;

@@ -284,10 +284,11 @@ void parse_keys(const std::string& path, const toml::node& n, Config& c) {
     k.name = wire::name_lower({reinterpret_cast<const uint8_t*>(wire->data()), wire->size()});
     k.algorithm = get_string(path, *t->get("algorithm"), prefix + "algorithm");
     if (k.algorithm.ends_with(".")) k.algorithm.pop_back();
-    static const std::set<std::string> known = {"hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"};
+    static const std::set<std::string> known = {"hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
+                                                "hmac-sha512"};
     if (!known.count(k.algorithm))
       fail(path, t->get("algorithm")->source(), prefix + "algorithm",
-           "\"" + k.algorithm + "\" is not one of hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1");
+           "\"" + k.algorithm + "\" is not one of hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1, hmac-md5");
     k.secret = get_string(path, *t->get("secret"), prefix + "secret");
     if (k.secret.empty()) fail(path, t->get("secret")->source(), prefix + "secret", "is empty");
     if (!crypto::base64_decode(k.secret))

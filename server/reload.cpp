@@ -131,7 +131,7 @@ std::shared_ptr<const zone::ZoneSet> build_zone_set(const Config& cfg, const zon
     }
     try {
       std::shared_ptr<const zone::Zone> z = zone::load_zone(zc.file, origin, zc.options);
-      if (old && zc.options.has_secondaries() && !zc.options.is_secondary() &&
+      if (old && (zc.options.has_secondaries() || !zc.options.allow_update.empty()) && !zc.options.is_secondary() &&
           !zone::serial_greater(z->serial(), old->serial())) {
         // Secondaries compare serials: new data under a serial that did not grow would never
         // reach them (nor would data under one that went back, RFC 1982).

@@ -94,13 +94,18 @@ std::shared_ptr<const zone::ZoneSet> Updates::replay(std::shared_ptr<const zone:
       log->clear();
       continue;
     }
+    // The log starts from the file's data under the serial the file had then; a reload may have
+    // raised the loaded zone's serial since (reload.cpp: data reloaded under a serial that did
+    // not grow), which leaves the data, and so the log, as they were.
     std::optional<std::vector<zone::JournalRR>> rrs = zone::zone_rrs(*z);
+    set_soa_serial(rrs->front().rdata, log->first_serial());
     std::optional<zone::Changeset> all = log->since(log->first_serial());
     if (all) rrs = zone::apply_changeset(std::move(*rrs), *all);
     std::shared_ptr<const zone::Zone> next;
     try {
       if (!all || !rrs) throw std::runtime_error("the changes do not apply to the file's records");
       next = recompile_zone(*z, std::move(*rrs));
+      if (zone::serial_greater(z->serial(), next->serial())) next = next->with_serial(z->serial());  // never back
     } catch (const std::exception& e) {
       spdlog::error("event=changes_dropped zone={} entries={} error=\"{}\"", z->origin_text(), log->entries(), e.what());
       log->clear();

@@ -23,11 +23,16 @@ class TsigKey:
     def named_text(self):
         return self.text
 
+    @property
+    def dns_algorithm(self):
+        """The name dnspython knows the algorithm by (hmac-md5 has a long one, RFC 8945 §6)."""
+        return dns.tsig.HMAC_MD5 if self.algorithm == "hmac-md5" else self.algorithm
+
     def dns_key(self):
-        return dns.tsig.Key(self.name, self.secret, self.algorithm)
+        return dns.tsig.Key(self.name, self.secret, self.dns_algorithm)
 
     def keyring(self):
-        return dns.tsigkeyring.from_text({self.name: (self.algorithm, self.secret)})
+        return dns.tsigkeyring.from_text({self.name: (self.dns_algorithm, self.secret)})
 
     def kdig_arg(self):
         return "%s:%s:%s" % (self.algorithm, self.name, self.secret)
