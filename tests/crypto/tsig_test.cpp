@@ -304,7 +304,7 @@ TEST_CASE("TSIG algorithms: config text, wire names, MAC sizes") {
   const Case cases[] = {
       {"hmac-sha1", A::hmac_sha1},     {"hmac-sha224", A::hmac_sha224}, {"hmac-sha256", A::hmac_sha256},
       {"hmac-sha384", A::hmac_sha384}, {"hmac-sha512", A::hmac_sha512}, {"hmac-sha256.", A::hmac_sha256},
-      {"HMAC-SHA512", A::hmac_sha512}, {"hmac-md5", std::nullopt},      {"hmac-sha256..", std::nullopt},
+      {"HMAC-SHA512", A::hmac_sha512}, {"hmac-md5", A::hmac_md5},       {"hmac-sha256..", std::nullopt},
       {"", std::nullopt},              {".", std::nullopt},             {"sha256", std::nullopt},
       {"hmac-sha256 ", std::nullopt},  {"gss-tsig", std::nullopt},
   };
@@ -323,8 +323,12 @@ TEST_CASE("TSIG algorithms: config text, wire names, MAC sizes") {
   }
   std::string upper = test::wire_name("HMAC-Sha256.");
   CHECK(crypto::tsig_algorithm_from_wire(test::view(upper)) == A::hmac_sha256);
+  // hmac-md5 (for certbot's and cert-manager's rfc2136 defaults) has the long wire name (RFC 8945 §6).
   std::string md5 = test::wire_name("hmac-md5.sig-alg.reg.int.");
-  CHECK(!crypto::tsig_algorithm_from_wire(test::view(md5)));
+  CHECK(crypto::tsig_algorithm_from_wire(test::view(md5)) == A::hmac_md5);
+  CHECK(crypto::tsig_mac_size(A::hmac_md5) == 16);
+  CHECK(wire::name_to_text(crypto::tsig_algorithm_wire_name(A::hmac_md5)) == "hmac-md5.sig-alg.reg.int.");
+  CHECK(!crypto::tsig_algorithm_from_wire(test::view(test::wire_name("hmac-md5."))));
   std::string below = test::wire_name("hmac-sha256.example.");
   CHECK(!crypto::tsig_algorithm_from_wire(test::view(below)));
 }
@@ -343,9 +347,9 @@ TEST_CASE("make_tsig_key: names lowercased and absolute; errors say which field"
   const Case cases[] = {
       {"a..b", "hmac-sha256", "c2VjcmV0", "TSIG key \"a..b\": not a valid domain name"},
       {"", "hmac-sha256", "c2VjcmV0", "TSIG key \"\": not a valid domain name"},
-      {"k", "hmac-md5", "c2VjcmV0",
-       "TSIG key \"k\": unknown algorithm \"hmac-md5\" (expected hmac-sha1, hmac-sha224, hmac-sha256, "
-       "hmac-sha384 or hmac-sha512)"},
+      {"k", "hmac-sha3-256", "c2VjcmV0",
+       "TSIG key \"k\": unknown algorithm \"hmac-sha3-256\" (expected hmac-sha256, hmac-sha512, hmac-sha384, "
+       "hmac-sha224, hmac-sha1 or hmac-md5)"},
       {"k", "hmac-sha256", "c2VjcmV0=", "TSIG key \"k\": the secret is not valid base64"},
       {"k", "hmac-sha256", "c2Vj cmV0", "TSIG key \"k\": the secret is not valid base64"},
       {"k", "hmac-sha256", "", "TSIG key \"k\": the secret is empty"},

@@ -206,7 +206,7 @@ TEST_CASE("parse_config: errors name file:line and the key path") {
        "not an IP address"},
       {"key without a secret", "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\n" + one_zone, "1: key[0].secret",
        "missing"},
-      {"key with an unknown algorithm", "[[key]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret = \"YQ==\"\n" + one_zone,
+      {"key with an unknown algorithm", "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha3-256\"\nsecret = \"YQ==\"\n" + one_zone,
        "3: key[0].algorithm", "not one of"},
       {"key defined twice", key_table + key_table + one_zone, "6: key[1].name", "defined twice"},
       {"unknown key in [[key]]", "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"YQ==\"\nsalt = 1\n" + one_zone,
