@@ -929,7 +929,10 @@ def check_key_reload(res, apexd, aport, conf, lines, k256, k512):
     mark = len(apexd.stderr())
     os.kill(apexd.pid, signal.SIGHUP)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and "event=keys_reloaded" not in apexd.stderr()[mark:]:
+    # The keys are published first and the zones' allow_transfer lists with the zone set at the
+    # end of the reload (event=reload): until then the old list, which does not name late-key,
+    # still applies. Waiting for keys_reloaded alone made this check race the zone swap.
+    while time.monotonic() < deadline and "event=reload trigger=sighup" not in apexd.stderr()[mark:]:
         time.sleep(POLL)
     res.check("event=keys_reloaded" in apexd.stderr()[mark:], "a reload with a new key logs event=keys_reloaded",
               "  apexd stderr:\n%s" % tail(apexd.stderr()))
