@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages apexd needs: build tools and libraries and dig, and with --test
 # (or --bench) the peers the tests and benchmarks run against: knotd, nsd, unbound, PowerDNS,
-# named, named-checkzone, kdig, drill, dnsperf, dnspython, gnuplot.
+# named, named-checkzone, kdig, drill, dnsperf, dnspython, gnuplot, and the ACME client/CA pair
+# (lego, certbot with its rfc2136 plugin, pebble) the certificate tests run offline.
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
-          libldns-dev libboost1.81-dev libtomlplusplus-dev libspdlog-dev doctest-dev libssl-dev
+          libldns-dev libboost1.81-dev libboost-json1.81-dev libtomlplusplus-dev libspdlog-dev doctest-dev libssl-dev
           bind9-dnsutils)  # dig, for the README's examples (a fresh Debian 12 has none)
 case "${1:-}" in
   --test|--bench)
     packages+=(knot nsd unbound bind9 bind9-utils knot-dnsutils ldnsutils dnsperf python3 python3-dnspython
                pdns-server pdns-backend-bind gnuplot-nox util-linux curl dpkg-dev adduser
-               clang-14 libclang-rt-14-dev) ;;
+               clang-14 libclang-rt-14-dev lego pebble certbot python3-certbot-dns-rfc2136) ;;
 esac
 
 missing=()

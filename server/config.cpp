@@ -158,13 +158,59 @@ std::vector<std::string> get_string_array(const std::string& path, const toml::n
   return out;
 }
 
+void parse_zones(const std::string& path, const toml::node& n, Config& c);
+
 void parse_control(const std::string& path, const toml::table& t, Config& c) {
-  check_keys(path, t, "control.", {"listen"});
+  check_keys(path, t, "control.", {"listen", "api_key", "api_key_file", "zone_defaults"});
   if (const toml::node* n = t.get("listen")) {
     try {
       c.control = parse_listen(get_string(path, *n, "control.listen"));
     } catch (const std::invalid_argument& e) {
       fail(path, n->source(), "control.listen", e.what());
+    }
+  }
+  const toml::node* key = t.get("api_key");
+  const toml::node* key_file = t.get("api_key_file");
+  if (key && key_file) fail(path, key_file->source(), "control.api_key_file", "give api_key or api_key_file, not both");
+  if (key) c.api.key = get_string(path, *key, "control.api_key");
+  if (key_file) {
+    std::string file = join_path(std::filesystem::path(path).parent_path().string(),
+                                 get_string(path, *key_file, "control.api_key_file"));
+    std::ifstream in(file);
+    if (!in) fail(path, key_file->source(), "control.api_key_file", "cannot read " + file);
+    std::getline(in, c.api.key);
+    while (!c.api.key.empty() && std::isspace(static_cast<unsigned char>(c.api.key.back()))) c.api.key.pop_back();
+    if (c.api.key.empty()) fail(path, key_file->source(), "control.api_key_file", file + " holds no key");
+  }
+  if ((key || key_file) && c.api.key.size() < 16)
+    fail(path, (key ? key : key_file)->source(), key ? "control.api_key" : "control.api_key_file",
+         "too short: use at least 16 characters (e.g. `openssl rand -hex 16`)");
+  if ((key || key_file) && !c.control)
+    fail(path, (key ? key : key_file)->source(), key ? "control.api_key" : "control.api_key_file",
+         "the API needs control.listen");
+  if (const toml::node* n = t.get("zone_defaults")) {
+    const toml::table* d = n->as_table();
+    if (!d) fail(path, n->source(), "control.zone_defaults", "must be a table of [[zone]] keys");
+    for (const char* k : {"origin", "file", "primaries"})
+      if (d->contains(k)) fail(path, d->get(k)->source(), std::string("control.zone_defaults.") + k,
+                               "is set per zone by the API, not by the defaults");
+    std::ostringstream text;
+    text << toml::toml_formatter(*d);
+    c.api.zone_defaults = text.str() + "\n";
+    // Validated here, as one zone's table would be (errors point at the config).
+    toml::table probe = *d;
+    probe.insert_or_assign("origin", "zone-defaults.invalid.");
+    probe.insert_or_assign("file", "/dev/null");
+    toml::array one;
+    one.push_back(std::move(probe));
+    Config scratch;
+    try {
+      parse_zones(path, one, scratch);
+    } catch (const ConfigError& e) {
+      std::string what = e.what();
+      size_t at = what.find("zone[0].");
+      if (at != std::string::npos) what.replace(at, 8, "control.zone_defaults.");
+      throw ConfigError(what);
     }
   }
 }
@@ -537,30 +583,54 @@ std::vector<ZoneConfig> parse_included(const std::string& file) {
   return std::move(part.zones);
 }
 
-void add_includes(const std::string& path, const toml::node& n, Config& c, ConfigCache* cache) {
-  std::string base = std::filesystem::path(path).parent_path().string();
-  auto patterns = get_string_array(path, n, "include");
-  std::unordered_map<std::string, ConfigCache::Part> kept;
-  for (const std::string& pattern : patterns) {
-    std::string full = join_path(base, pattern);
-    glob_t g{};
-    int rc = ::glob(full.c_str(), GLOB_ERR, nullptr, &g);
-    std::vector<std::string> files(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
-    ::globfree(&g);
-    if (rc != 0 && rc != GLOB_NOMATCH) fail(path, n.source(), "include", "cannot read \"" + full + "\"");
-    std::sort(files.begin(), files.end());
-    for (const std::string& f : files) {
-      zone::FileStamp stamp = zone::stamp_file(f);  // before reading: a later change shows next time
-      auto hit = cache ? cache->parts.find(f) : decltype(cache->parts.end()){};
-      if (cache && hit != cache->parts.end() && hit->second.stamp == stamp && stamp.mtime_ns != 0) {
-        c.zones.insert(c.zones.end(), hit->second.zones.begin(), hit->second.zones.end());
-        kept[f] = std::move(hit->second);
-        continue;
-      }
-      std::vector<ZoneConfig> zones = parse_included(f);
-      c.zones.insert(c.zones.end(), zones.begin(), zones.end());
-      if (cache) kept[f] = {stamp, std::move(zones)};
+// The [[zone]] tables of `files` (in this order) into c.zones; with a cache, files unchanged
+// since the previous call are not parsed again. Their entries move from cache->parts to `kept`.
+void add_zone_files(const std::vector<std::string>& files, Config& c, ConfigCache* cache,
+                    std::unordered_map<std::string, ConfigCache::Part>& kept, bool api) {
+  for (const std::string& f : files) {
+    zone::FileStamp stamp = zone::stamp_file(f);  // before reading: a later change shows next time
+    auto hit = cache ? cache->parts.find(f) : decltype(cache->parts.end()){};
+    if (cache && hit != cache->parts.end() && hit->second.stamp == stamp && stamp.mtime_ns != 0) {
+      c.zones.insert(c.zones.end(), hit->second.zones.begin(), hit->second.zones.end());
+      kept[f] = std::move(hit->second);
+      continue;
     }
+    std::vector<ZoneConfig> zones = parse_included(f);
+    for (ZoneConfig& z : zones) z.api = z.options.api_created = api;
+    c.zones.insert(c.zones.end(), zones.begin(), zones.end());
+    if (cache) kept[f] = {stamp, std::move(zones)};
+  }
+}
+
+std::vector<std::string> glob_files(const std::string& pattern, bool* failed) {
+  glob_t g{};
+  int rc = ::glob(pattern.c_str(), GLOB_ERR, nullptr, &g);
+  std::vector<std::string> files(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
+  ::globfree(&g);
+  *failed = rc != 0 && rc != GLOB_NOMATCH;
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+void add_includes(const std::string& path, const toml::node* n, Config& c, ConfigCache* cache) {
+  std::string base = std::filesystem::path(path).parent_path().string();
+  std::unordered_map<std::string, ConfigCache::Part> kept;
+  if (n) {
+    for (const std::string& pattern : get_string_array(path, *n, "include")) {
+      std::string full = join_path(base, pattern);
+      bool failed = false;
+      std::vector<std::string> files = glob_files(full, &failed);
+      if (failed) fail(path, n->source(), "include", "cannot read \"" + full + "\"");
+      add_zone_files(files, c, cache, kept, false);
+    }
+  }
+  // Zones the API created: state_dir/zones/*.toml, read like included files.
+  std::error_code ec;
+  if (std::filesystem::is_directory(api_zone_dir(c), ec)) {
+    bool failed = false;
+    std::vector<std::string> files = glob_files(api_zone_dir(c) + "/*.toml", &failed);
+    if (failed) throw ConfigError(api_zone_dir(c) + ": cannot read the API-created zones");
+    add_zone_files(files, c, cache, kept, true);
   }
   if (cache) cache->parts = std::move(kept);  // files no longer included are forgotten
 }
@@ -598,6 +668,19 @@ void check_access_keys(const Config& c) {
     for (const zone::AccessEntry& e : z.options.allow_notify) check(e.key, "allow_notify");
     for (const zone::UpdateGrant& g : z.options.allow_update) check(g.key, "allow_update");
   }
+}
+
+// A zone both configured and API-created is the configured one: the operator's config wins
+// (the API refuses to create a configured zone, but the config may list it later).
+void drop_shadowed_api_zones(Config& c) {
+  std::set<std::string> configured;
+  for (const ZoneConfig& z : c.zones)
+    if (!z.api) configured.insert(z.origin);
+  std::erase_if(c.zones, [&](const ZoneConfig& z) {
+    if (!z.api || !configured.count(z.origin)) return false;
+    c.api_shadowed.push_back(z.origin_text);
+    return true;
+  });
 }
 
 // Every origin once, across the config and its included files.
@@ -639,10 +722,11 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
     parse_zones(path, *n, c);
     if (cache) cache->zone_list->remember(text, c.zones);
   }
-  if (const toml::node* n = root.get("include")) add_includes(path, *n, c, cache);
+  add_includes(path, root.get("include"), c, cache);
+  drop_shadowed_api_zones(c);
   check_duplicates(c);
   check_access_keys(c);
-  if (c.zones.empty()) throw ConfigError(path + ":1: zone: no [[zone]] configured (in the file or its includes)");
+  if (c.zones.empty() && !c.api.enabled()) throw ConfigError(path + ":1: zone: no [[zone]] configured (in the file or its includes)");
   return c;
 }
 
@@ -653,6 +737,15 @@ std::vector<std::string> config_warnings(const Config& c, size_t proxied_names) 
   if (proxied_names > 0 && c.proxy.ipv6.empty())
     out.push_back(c.path + ": proxy.ipv6: empty, so proxied names answer AAAA queries with NODATA");
   return out;
+}
+
+std::string api_zone_dir(const Config& c) { return c.state_dir + "/zones"; }
+
+ZoneConfig read_api_zone(const std::string& path) {
+  std::vector<ZoneConfig> zones = parse_included(path);
+  if (zones.size() != 1) throw ConfigError(path + ": holds " + std::to_string(zones.size()) + " [[zone]] tables, not one");
+  zones[0].api = zones[0].options.api_created = true;
+  return std::move(zones[0]);
 }
 
 Config load_config(const std::string& path, ConfigCache* cache) {

@@ -35,6 +35,7 @@ struct ZoneConfig {
   std::shared_ptr<const std::string> config_file;  ///< the file the table is in (the config or an included file)
   unsigned index = 0;         ///< its position among that file's [[zone]] tables
   unsigned origin_line = 0;   ///< line of its `origin` key
+  bool api = false;           ///< created through the HTTP API (its table is in state_dir/zones/)
 };
 
 /// `[[key]]`: a TSIG key (RFC 8945) for transfers and NOTIFY, in the form `tsig-keygen` and
@@ -80,6 +81,17 @@ struct ResolverConfig {
   std::chrono::seconds failure_recheck{30};  ///< no new upstream attempt for a failed name this long (RFC 8767 §5)
 };
 
+/// `[control]`'s API settings: the PowerDNS-compatible HTTP API (control/pdns_api.hpp) is on
+/// when a key is set. Zones it creates live in state_dir/zones/ (a `[[zone]]` table and a zone
+/// file each), read by every start and reload like an included file.
+struct ApiConfig {
+  std::string key;  ///< the X-API-Key every request must carry (from api_key or api_key_file); empty: API off
+  /// The `[[zone]]` keys an API-created zone starts with (`[control.zone_defaults]`: notify,
+  /// allow_transfer, allow_update, serial, flatten…), as TOML text, already validated.
+  std::string zone_defaults;
+  bool enabled() const { return !key.empty(); }
+};
+
 struct Config {
   std::string path;
   std::vector<ListenAddress> listen{{"127.0.0.1", 53}};
@@ -95,12 +107,14 @@ struct Config {
   std::string log_file;  ///< empty = standard error
   bool log_queries = false;
   std::optional<ListenAddress> control;  ///< the HTTP control endpoint, off unless set
+  ApiConfig api;  ///< the PowerDNS-compatible API on the control endpoint
   ProxyConfig proxy;
   ResolverConfig resolver;
   RrlConfig rrl;
   unsigned tcp_max_per_client = 64;  ///< connections from one address, across workers
   std::vector<KeyConfig> keys;
   std::vector<ZoneConfig> zones;
+  std::vector<std::string> api_shadowed;  ///< API-created zones the config lists too (the config's are served)
 };
 
 /// Problems worth a warning that do not stop the server (e.g. proxied names without edges).
@@ -113,6 +127,12 @@ std::vector<std::string> config_warnings(const Config& c, size_t proxied_names);
 Config load_config(const std::string& path, ConfigCache* cache = nullptr);
 /// The same from text; `path` anchors relative zone files and names the source in messages.
 Config parse_config(const std::string& text, const std::string& path, ConfigCache* cache = nullptr);
+
+/// Where API-created zones keep their `[[zone]]` tables and zone files.
+std::string api_zone_dir(const Config& c);
+
+/// The `[[zone]]` table of an API-created zone (a file in api_zone_dir), parsed as a reload will.
+ZoneConfig read_api_zone(const std::string& path);
 
 /// Parses "127.0.0.1:53", "[::1]:53" or a bare address (port 53).
 ListenAddress parse_listen(const std::string& text);

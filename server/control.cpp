@@ -10,6 +10,9 @@
 #include <boost/beast/http.hpp>
 #include <memory>
 #include <spdlog/spdlog.h>
+#include <unordered_map>
+
+#include "crypto/hmac.hpp"
 
 namespace apexd::server {
 
@@ -22,8 +25,87 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// What the sessions share (all on one io_context): the handlers, and the wrong API keys seen
+// per client address in the current window.
+struct ControlState {
+  ControlHandlers h;
+  struct Failures {
+    unsigned count = 0;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::unordered_map<std::string, Failures> failures;
+};
+
+bool key_matches(const std::string& want, std::string_view got) {
+  // Digests compared, so neither the key's length nor its bytes leak through timing.
+  uint8_t a[32], b[32];
+  static const uint8_t salt[] = "apexd api key";
+  auto span = [](std::string_view s) { return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
+  if (crypto::hmac(crypto::HashAlgorithm::sha256, salt, span(want), a) != 32) return false;
+  if (crypto::hmac(crypto::HashAlgorithm::sha256, salt, span(got), b) != 32) return false;
+  return crypto::constant_time_equal(a, b);
+}
+
+// The api-key query parameter PowerDNS also takes.
+std::string_view query_key(std::string_view target) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = target.substr(q + 1);
+  for (size_t pos = 0; pos <= query.size();) {
+    size_t amp = std::min(query.find('&', pos), query.size());
+    std::string_view kv = query.substr(pos, amp - pos);
+    if (kv.starts_with("api-key=")) return kv.substr(8);
+    pos = amp + 1;
+  }
+  return {};
+}
+
+asio::awaitable<http::response<http::string_body>> api(const http::request<http::string_body>& req, ControlState& st,
+                                                       const std::string& client) {
+  http::response<http::string_body> res{http::status::ok, req.version()};
+  res.set(http::field::server, "apexd");
+  res.keep_alive(req.keep_alive());
+  auto json_error = [&](http::status status, const char* message) {
+    res.result(status);
+    res.set(http::field::content_type, "application/json");
+    res.body() = std::string("{\"error\":\"") + message + "\"}";
+  };
+  auto now = std::chrono::steady_clock::now();
+  auto& f = st.failures[client];
+  if (now - f.since > api_failure_window) f = {0, now};
+  auto header = req.find("X-API-Key");
+  std::string_view key = header != req.end() ? std::string_view(header->value()) : query_key(req.target());
+  if (st.h.api_key.empty() || !st.h.api) {
+    json_error(http::status::not_found, "Not Found: the API is off (set control.api_key)");
+  } else if (f.count >= api_max_key_failures) {
+    json_error(http::status::too_many_requests, "Too Many Requests: too many wrong API keys from this address");
+  } else if (!key_matches(st.h.api_key, key)) {
+    if (++f.count == api_max_key_failures)
+      spdlog::warn("event=api_key_failures client={} failures={} action=\"429 for {} s\"", client, f.count,
+                   std::chrono::duration_cast<std::chrono::seconds>(api_failure_window).count());
+    res.set(http::field::www_authenticate, "X-API-Key realm=\"apexd\"");
+    json_error(http::status::unauthorized, "Unauthorized");
+  } else {
+    if (f.count == 0) st.failures.erase(client);
+    auto accept = req.find(http::field::accept);
+    control::ApiRequest r{std::string_view(req.method_string()), std::string_view(req.target()), req.body(),
+                          accept != req.end() ? std::string_view(accept->value()) : std::string_view()};
+    control::ApiResponse out = co_await st.h.api(r);
+    res.result(http::status(out.status));
+    if (!out.content_type.empty()) res.set(http::field::content_type, out.content_type);
+    for (auto& [k, v] : out.headers) res.set(k, v);
+    res.body() = std::move(out.body);
+    if (out.status >= 400 || req.method() != http::verb::get)
+      spdlog::info("event=api_request client={} method={} target=\"{}\" status={}", client,
+                   std::string_view(req.method_string()), std::string_view(req.target()), out.status);
+  }
+  if (st.failures.size() > 10000) st.failures.clear();  // bounded: an address flood forgets, never grows
+  res.prepare_payload();
+  co_return res;
+}
+
 asio::awaitable<http::response<http::string_body>> route(const http::request<http::string_body>& req,
-                                                         const ControlHandlers& h) {
+                                                         ControlState& st, const std::string& client) {
   http::response<http::string_body> res{http::status::ok, req.version()};
   res.set(http::field::server, "apexd");
   res.keep_alive(req.keep_alive());
@@ -34,6 +116,8 @@ asio::awaitable<http::response<http::string_body>> route(const http::request<htt
   };
   std::string_view target = req.target();
   target = target.substr(0, target.find('?'));
+  if (target == "/api" || target.starts_with("/api/")) co_return co_await api(req, st, client);
+  const ControlHandlers& h = st.h;
   bool get = req.method() == http::verb::get || req.method() == http::verb::head;
   if (target == "/metrics") {
     if (!get) reply(http::status::method_not_allowed, "text/plain", "use GET\n");
@@ -54,14 +138,17 @@ asio::awaitable<http::response<http::string_body>> route(const http::request<htt
       reply(ok ? http::status::ok : http::status::unprocessable_entity, "application/json", std::move(body));
     }
   } else {
-    reply(http::status::not_found, "text/plain", "not found; try /metrics, /healthz, /zones or POST /reload\n");
+    reply(http::status::not_found, "text/plain", "not found; try /metrics, /healthz, /zones, POST /reload or /api\n");
   }
   if (req.method() == http::verb::head) res.body().clear();
   res.prepare_payload();
   co_return res;
 }
 
-asio::awaitable<void> session(tcp::socket sock, std::shared_ptr<ControlHandlers> h) {
+asio::awaitable<void> session(tcp::socket sock, std::shared_ptr<ControlState> st) {
+  boost::system::error_code ep_ec;
+  auto remote = sock.remote_endpoint(ep_ec);
+  std::string client = ep_ec ? std::string("-") : remote.address().to_string();
   beast::tcp_stream stream(std::move(sock));
   beast::flat_buffer buffer;
   for (int i = 0; i < 100; ++i) {  // bounded keep-alive
@@ -69,8 +156,18 @@ asio::awaitable<void> session(tcp::socket sock, std::shared_ptr<ControlHandlers>
     parser.body_limit(control_max_body);
     stream.expires_after(control_timeout);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    if (ec == http::error::body_limit) {
+      http::response<http::string_body> res{http::status::payload_too_large, 11};
+      res.set(http::field::content_type, "application/json");
+      res.body() = "{\"error\":\"Payload Too Large\"}";
+      res.keep_alive(false);
+      res.prepare_payload();
+      stream.expires_after(control_timeout);
+      co_await http::async_write(stream, res, use_tuple);
+      break;
+    }
     if (ec) break;
-    auto res = co_await route(parser.get(), *h);
+    auto res = co_await route(parser.get(), *st, client);
     bool keep = res.keep_alive();
     stream.expires_after(control_timeout);
     auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
@@ -80,14 +177,14 @@ asio::awaitable<void> session(tcp::socket sock, std::shared_ptr<ControlHandlers>
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
 
-asio::awaitable<void> listen(std::shared_ptr<tcp::acceptor> acceptor, std::shared_ptr<ControlHandlers> h) {
+asio::awaitable<void> listen(std::shared_ptr<tcp::acceptor> acceptor, std::shared_ptr<ControlState> st) {
   for (;;) {
     auto [ec, sock] = co_await acceptor->async_accept(use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       continue;
     }
-    asio::co_spawn(acceptor->get_executor(), session(std::move(sock), h), asio::detached);
+    asio::co_spawn(acceptor->get_executor(), session(std::move(sock), st), asio::detached);
   }
 }
 
@@ -100,8 +197,11 @@ void start_control(asio::io_context& io, const ListenAddress& addr, ControlHandl
   acceptor->set_option(tcp::acceptor::reuse_address(true));
   acceptor->bind(ep);
   acceptor->listen();
-  spdlog::info("event=control_listening address={} paths=/metrics,/healthz,/zones,/reload", addr.text());
-  asio::co_spawn(io, listen(acceptor, std::make_shared<ControlHandlers>(std::move(handlers))), asio::detached);
+  spdlog::info("event=control_listening address={} paths=/metrics,/healthz,/zones,/reload{}", addr.text(),
+               handlers.api_key.empty() ? "" : ",/api");
+  auto st = std::make_shared<ControlState>();
+  st->h = std::move(handlers);
+  asio::co_spawn(io, listen(acceptor, st), asio::detached);
 }
 
 }  // namespace apexd::server

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "server/durable_file.hpp"
 #include "xfr/xfr_in.hpp"
 #include "zone/loader.hpp"
 #include "zone/zone_records.hpp"
@@ -73,42 +74,6 @@ SoaTimers soa_timers(const zone::Zone& z) {
   return t;
 }
 
-// Writes `text` to a temporary file beside `path`, fsync'd. Returns its name, empty on failure.
-std::string write_temp(const std::string& path, const std::string& text, std::string& error) {
-  std::string tmp = path + ".apexd-tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    error = tmp + ": " + std::strerror(errno);
-    return {};
-  }
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      error = tmp + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return {};
-    }
-    done += size_t(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    error = tmp + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return {};
-  }
-  return tmp;
-}
-
-void fsync_folder(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
 
 }  // namespace
 
@@ -193,18 +158,6 @@ std::shared_ptr<const zone::ZoneSet> Secondaries::adjust(std::shared_ptr<const z
 std::shared_ptr<const zone::Zone> Secondaries::current(const State& st) const {
   if (st.expired) return st.copy;
   return zones_.load()->shared_exact(st.origin());
-}
-
-void Secondaries::publish_zone(const std::string& origin, std::shared_ptr<const zone::Zone> z) {
-  auto cur = zones_.load();
-  std::vector<std::shared_ptr<const zone::Zone>> zones = cur->zones();
-  std::vector<zone::FailedZone> failed = cur->failed();
-  wire::NameView o(reinterpret_cast<const uint8_t*>(origin.data()), origin.size());
-  size_t at = cur->index_of(o);
-  if (at != zone::ZoneSet::npos) zones[at] = std::move(z);
-  else zones.push_back(std::move(z));
-  std::erase_if(failed, [&](const zone::FailedZone& f) { return f.origin == origin; });
-  zones_.publish(std::make_shared<const zone::ZoneSet>(std::move(zones), std::move(failed)));
 }
 
 void Secondaries::publish_failed(const State& st, const std::string& why) {
@@ -328,7 +281,7 @@ asio::awaitable<bool> Secondaries::refresh(State& st) {
       st.last_error.clear();
       if (st.expired) {
         st.expired = false;
-        publish_zone(st.cfg.origin, st.copy);
+        zones_.publish(zones_.load()->with_zone(st.copy));
         st.copy.reset();
         spdlog::info("event=zone_unexpired zone={} serial={}", st.cfg.origin_text, z->serial());
       }
@@ -432,7 +385,7 @@ bool Secondaries::install(State& st, std::shared_ptr<const zone::Zone> before, s
   st.copy.reset();
   st.pending_wait = pending_retry_min;
   before_publish();
-  publish_zone(st.cfg.origin, z);
+  zones_.publish(zones_.load()->with_zone(z));
   if (on_version_) on_version_(std::move(before), z);
   return true;
 }

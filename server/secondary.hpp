@@ -81,7 +81,6 @@ class Secondaries {
   bool install(State& st, std::shared_ptr<const zone::Zone> current, std::vector<zone::Record> records,
                uint32_t serial, const std::string& primary, const char* type, std::string& error,
                const std::function<void()>& before_publish);
-  void publish_zone(const std::string& origin, std::shared_ptr<const zone::Zone> z);
   void publish_failed(const State& st, const std::string& why);
   void publish_status(const State& st);
   std::shared_ptr<const zone::Zone> current(const State& st) const;

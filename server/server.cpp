@@ -14,6 +14,7 @@
 #include <deque>
 #include <thread>
 
+#include "server/api_zones.hpp"
 #include "server/control.hpp"
 #include "server/flattener.hpp"
 #include "server/metrics.hpp"
@@ -238,6 +239,9 @@ class Server {
       config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
       auto previous = zones_.load();
       update_keys(next);
+      api_zones_.set_defaults(next.api.zone_defaults);
+      for (const std::string& z : next.api_shadowed)
+        spdlog::warn("event=api_zone_shadowed zone={} reason=\"the config lists it too: the config's zone is served\"", z);
       auto set = build_zone_set(next, previous.get(), report, &file_watch_);
       set = secondaries_.adjust(updates_.replay(set, report.loaded_zones));
       for (auto& z : report.loaded_zones)  // the versions published: with their change logs replayed
@@ -310,8 +314,41 @@ class Server {
                    o.target, o.attempts, o.rcode);
   }
 
+  // The PowerDNS-compatible API's view of the server: every change through updates_ (the one
+  // change path), zone creation and deletion through api_zones_, both on reload_io_.
+  control::ApiBackend make_api_backend() {
+    control::ApiBackend b;
+    b.zones = [this] { return zones_.load(); };
+    b.edit = [this](std::string origin, zone::MakeEdit edit) -> asio::awaitable<std::pair<uint16_t, std::string>> {
+      Updates::Outcome o = co_await updates_.change(std::move(origin), "api", std::move(edit));
+      co_return std::pair<uint16_t, std::string>{o.rcode, o.why};
+    };
+    b.create = [this](std::string origin_text, std::string text) -> asio::awaitable<std::pair<unsigned, std::string>> {
+      ApiZones::Result r;
+      co_await updates_.run([&] { r = api_zones_.create(origin_text, text); });
+      co_return std::pair<unsigned, std::string>{r.status, r.error};
+    };
+    b.remove = [this](std::string origin) -> asio::awaitable<std::pair<unsigned, std::string>> {
+      ApiZones::Result r{404, "Not Found"};
+      co_await updates_.run([&] {
+        wire::NameView o(reinterpret_cast<const uint8_t*>(origin.data()), origin.size());
+        if (auto z = zones_.load()->shared_exact(o)) r = api_zones_.remove(*z);
+      });
+      co_return std::pair<unsigned, std::string>{r.status, r.error};
+    };
+    b.notify = [this](std::shared_ptr<const zone::Zone> z) { notify_all(z); };  // on main_io_, as the API
+    b.now = [] {
+      return int64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    };
+    return b;
+  }
+
   ControlHandlers handlers() {
     ControlHandlers h;
+    h.api_key = cfg_.api.key;
+    h.api = [this](const control::ApiRequest& r) -> asio::awaitable<control::ApiResponse> {
+      co_return co_await control::handle_api(r, api_backend_);
+    };
     h.metrics = [this] { return metrics(); };
     h.zones = [this] { return zones_json(); };
     h.health = [this] { return health(); };
@@ -506,6 +543,9 @@ class Server {
   Secondaries secondaries_{reload_io_, zones_, tsig_keys_, [this](auto before, auto after) { new_version(before, after); }};
   /// RFC 2136 updates, applied on reload_io_ (one at a time, never beside a reload); change logs in state_dir/changes.
   Updates updates_{cfg_.state_dir + "/changes", reload_io_, zones_, [this](auto before, auto after) { new_version(before, after); }};
+  /// Zones created through the HTTP API (state_dir/zones), created and deleted on reload_io_.
+  ApiZones api_zones_{api_zone_dir(cfg_), cfg_.api.zone_defaults, updates_};
+  control::ApiBackend api_backend_ = make_api_backend();
   std::atomic<uint64_t> reload_successes_{0}, reload_failures_{0}, zone_failures_{0};
   std::atomic<uint64_t> notify_acked_{0}, notify_unacked_{0};
   std::chrono::system_clock::time_point started_;

@@ -66,13 +66,6 @@ bool has_other_than(RRMap& m, const std::string& owner, uint16_t type) {
   return false;
 }
 
-void set_serial(std::string& soa_rdata, uint32_t serial) {
-  auto v = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(soa_rdata.data()), soa_rdata.size());
-  size_t m = wire::name_wire_length(v);
-  size_t at = m + wire::name_wire_length(v.subspan(m));
-  for (int i = 0; i < 4; ++i) soa_rdata[at + i] = char(serial >> (24 - 8 * i));
-}
-
 UpdateResult fail(uint16_t rc, std::string why) {
   UpdateResult r;
   r.rcode = rc;
@@ -185,6 +178,8 @@ UpdateResult evaluate_update(std::span<const uint8_t> request, const zone::Zone&
     } else {
       return fail(rcode::FORMERR, "an update of class " + std::to_string(u.rclass));
     }
+    if (u.type == zone::tag_rrtype)  // apexd's own change-log type: never in a zone
+      return fail(rcode::REFUSED, "type " + std::to_string(u.type) + " is reserved by apexd");
     bool allowed = false;
     for (const zone::UpdateGrant& g : z.options().allow_update)
       if (g.key == key && grant_allows(g, origin, ov, u.type)) allowed = true;
@@ -264,30 +259,19 @@ UpdateResult evaluate_update(std::span<const uint8_t> request, const zone::Zone&
   if (!serial_set) {
     // §3.6: the serial moves after a change, by the zone's serial policy.
     for (zone::JournalRR& rr : after)
-      if (rr.type == rrtype::SOA && rr.owner == origin_key) set_serial(rr.rdata, zone::next_serial(old_serial, z.options().serial, now));
+      if (rr.type == rrtype::SOA && rr.owner == origin_key) zone::set_soa_serial(rr.rdata, zone::next_serial(old_serial, z.options().serial, now));
   }
   for (const zone::Zone::AsideRecord& a : z.aside()) after.push_back({a.owner, a.type, a.ttl, a.rdata});
+  // Names proxied or flattened by their records' cf_tags stay so while they keep such records.
+  for (zone::JournalRR& t : zone::carried_tags(z, after)) after.push_back(std::move(t));
   out.after = std::move(after);
   return out;
 }
 
 std::shared_ptr<const zone::Zone> recompile_zone(const zone::Zone& z, std::vector<zone::JournalRR> rrs) {
-  // Names proxied or flattened by a cf_tags comment keep it: their records are rewritten from
-  // wire form, which has no comments.
-  std::unordered_set<std::string> proxied, flattened;
-  for (const zone::Node& n : z.nodes()) {
-    if (n.flags & zone::node_proxied) proxied.insert(bytes(z.name(n)));
-    if (n.flags & zone::node_flattened) flattened.insert(bytes(z.name(n)));
-  }
-  auto file = std::make_shared<const std::string>(z.source() + " (dynamic update)");
-  std::vector<zone::Record> records = zone::to_records(std::move(rrs), file);
-  for (zone::Record& rec : records) {
-    if ((rec.type == rrtype::A || rec.type == rrtype::AAAA || rec.type == rrtype::CNAME) && proxied.count(rec.owner))
-      rec.comment = "cf_tags=cf-proxied:true";
-    else if (rec.type == rrtype::CNAME && flattened.count(rec.owner))
-      rec.comment = "cf_tags=cf-flatten-cname";
-  }
-  return zone::compile_zone(z.origin(), std::move(records), z.source(), z.options(), z.files(), z.warnings());
+  auto file = std::make_shared<const std::string>(z.source() + " (run-time change)");
+  return zone::compile_zone(z.origin(), zone::tagged_to_records(std::move(rrs), file), z.source(), z.options(), z.files(),
+                            z.warnings());
 }
 
 }  // namespace apexd::server

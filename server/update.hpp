@@ -18,7 +18,8 @@ struct UpdateResult {
   uint16_t rcode = 0;      ///< NOERROR, FORMERR, NOTZONE, NXDOMAIN, YXDOMAIN, NXRRSET, YXRRSET, REFUSED, SERVFAIL
   std::string why;         ///< for the log, when not NOERROR
   /// The zone's RRs after the update, when it changed anything (the SOA serial moved by the
-  /// zone's policy unless the update set a larger one itself). nullopt: nothing to change.
+  /// zone's policy unless the update set a larger one itself), with the tag RRs of the names
+  /// that keep a cf_tags tag (zone::carried_tags). nullopt: nothing to change.
   std::optional<std::vector<zone::JournalRR>> after;
   size_t added = 0, removed = 0;
 };
@@ -41,9 +42,9 @@ bool grant_allows(const zone::UpdateGrant& grant, wire::NameView origin, wire::N
 /// Pure: nothing is published here.
 UpdateResult evaluate_update(std::span<const uint8_t> request, const zone::Zone& z, std::string_view key, int64_t now);
 
-/// Recompiles `z` with `rrs` (an update's result): same source, files and options, and the
-/// names proxied or flattened by a record's cf_tags keep their tag. Throws ZoneError when the
-/// result does not validate.
+/// Recompiles `z` with `rrs` (a change's result, in zone::tagged_zone_rrs form: the tag RRs
+/// say which names are proxied or flattened by a tag of their own): same source, files and
+/// options. Throws ZoneError when the result does not validate.
 std::shared_ptr<const zone::Zone> recompile_zone(const zone::Zone& z, std::vector<zone::JournalRR> rrs);
 
 }  // namespace apexd::server

@@ -31,23 +31,6 @@ int64_t unix_seconds() {
 
 std::string key_of(wire::NameView n) { return std::string(reinterpret_cast<const char*>(n.data()), n.size()); }
 
-void set_soa_serial(std::string& rdata, uint32_t serial) {
-  auto v = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(rdata.data()), rdata.size());
-  size_t m = wire::name_wire_length(v);
-  size_t at = m + wire::name_wire_length(v.subspan(m));
-  for (int i = 0; i < 4; ++i) rdata[at + i] = char(serial >> (24 - 8 * i));
-}
-
-// Publishes `z` in place of the zone with its origin.
-void publish_zone(SnapshotCell<zone::ZoneSet>& cell, std::shared_ptr<const zone::Zone> z) {
-  auto cur = cell.load();
-  std::vector<std::shared_ptr<const zone::Zone>> zones = cur->zones();
-  size_t at = cur->index_of(z->origin());
-  if (at == zone::ZoneSet::npos) return;
-  zones[at] = std::move(z);
-  cell.publish(std::make_shared<const zone::ZoneSet>(std::move(zones), cur->failed()));
-}
-
 }  // namespace
 
 Updates::Updates(std::string dir, asio::io_context& io, SnapshotCell<zone::ZoneSet>& zones, OnVersion on_version)
@@ -97,8 +80,8 @@ std::shared_ptr<const zone::ZoneSet> Updates::replay(std::shared_ptr<const zone:
     // The log starts from the file's data under the serial the file had then; a reload may have
     // raised the loaded zone's serial since (reload.cpp: data reloaded under a serial that did
     // not grow), which leaves the data, and so the log, as they were.
-    std::optional<std::vector<zone::JournalRR>> rrs = zone::zone_rrs(*z);
-    set_soa_serial(rrs->front().rdata, log->first_serial());
+    std::optional<std::vector<zone::JournalRR>> rrs = zone::tagged_zone_rrs(*z);
+    zone::set_soa_serial(rrs->front().rdata, log->first_serial());
     std::optional<zone::Changeset> all = log->since(log->first_serial());
     if (all) rrs = zone::apply_changeset(std::move(*rrs), *all);
     std::shared_ptr<const zone::Zone> next;
@@ -125,43 +108,85 @@ std::shared_ptr<const zone::ZoneSet> Updates::replay(std::shared_ptr<const zone:
 // The first entry of a log is tagged with the fingerprint of the file's data it applies to
 // (zone_data_fingerprint); every later entry repeats it. Serials in the log chain among
 // themselves: the versions apexd makes in between (flattened addresses moving) change serials only.
-Updates::Outcome Updates::apply(const std::vector<uint8_t>& request, const std::string& origin, const std::string& key) {
+Updates::Outcome Updates::commit(const std::string& origin, const std::string& who, const MakeChange& make) {
   auto set = zones_.load();
   wire::NameView o(reinterpret_cast<const uint8_t*>(origin.data()), origin.size());
   std::shared_ptr<const zone::Zone> current = set->shared_exact(o);
-  if (!current) return {wire::rcode::NOTAUTH, "the zone is not loaded"};
-  UpdateResult r = evaluate_update(request, *current, key, unix_seconds());
-  if (r.rcode != wire::rcode::NOERROR) return {r.rcode, r.why};
+  if (!current) return {wire::rcode::NOTAUTH, "the zone is not loaded", nullptr};
+  Change r = make(*current);
+  if (r.rcode != wire::rcode::NOERROR) return {r.rcode, r.why, current};
   if (!r.after) {
     unchanged.fetch_add(1);
-    return {wire::rcode::NOERROR, "nothing to change"};
+    return {wire::rcode::NOERROR, "nothing to change", current};
   }
   std::shared_ptr<const zone::Zone> next;
   try {
     next = recompile_zone(*current, *r.after);
   } catch (const std::exception& e) {
-    return {wire::rcode::REFUSED, std::string("the updated zone would not be valid: ") + e.what()};
+    return {wire::rcode::REFUSED, std::string("the changed zone would not be valid: ") + e.what(), current};
   }
   zone::Journal* log = log_for(*current);
-  if (!log) return {wire::rcode::SERVFAIL, "no change log to write the update to"};
+  if (!log) return {wire::rcode::SERVFAIL, "no change log to write the change to", current};
   try {
-    zone::Changeset cs = zone::diff_versions(zone::zone_rrs(*current), zone::zone_rrs(*next));
+    zone::Changeset cs = zone::diff_versions(zone::tagged_zone_rrs(*current), zone::tagged_zone_rrs(*next));
     uint64_t base = log->empty() ? zone_data_fingerprint(*current) : log->last_tag();
     if (!log->empty() && cs.serial_from != log->last_serial()) {
       cs.serial_from = log->last_serial();
-      set_soa_serial(cs.removed.front().rdata, cs.serial_from);
+      zone::set_soa_serial(cs.removed.front().rdata, cs.serial_from);
     }
-    log->append(cs, base);  // fsync'd: the update is durable from here on
+    log->append(cs, base);  // fsync'd: the change is durable from here on
   } catch (const std::exception& e) {
-    return {wire::rcode::SERVFAIL, std::string("the change log cannot be written: ") + e.what()};
+    return {wire::rcode::SERVFAIL, std::string("the change log cannot be written: ") + e.what(), current};
   }
-  publish_zone(zones_, next);
+  zones_.publish(zones_.load()->with_zone(next));
   applied.fetch_add(1);
-  spdlog::info("event=update_applied zone={} key={} serial={} previous_serial={} added={} removed={}", next->origin_text(),
-               wire::name_to_text({reinterpret_cast<const uint8_t*>(key.data()), key.size()}), next->serial(),
-               current->serial(), r.added, r.removed);
+  spdlog::info("event=change_applied zone={} by=\"{}\" serial={} previous_serial={} added={} removed={}", next->origin_text(),
+               who, next->serial(), current->serial(), r.added, r.removed);
   if (on_version_) on_version_(current, next);
-  return {wire::rcode::NOERROR, {}};
+  return {wire::rcode::NOERROR, {}, next};
+}
+
+asio::awaitable<Updates::Outcome> Updates::change(std::string origin, std::string who, MakeChange make) {
+  // Only a pointer into this frame is captured (see answer(): g++ 12 and coroutine lambdas).
+  struct Job {
+    std::string origin, who;
+    MakeChange make;
+  } job{std::move(origin), std::move(who), std::move(make)};
+  Job* j = &job;
+  co_return co_await asio::co_spawn(
+      io_, [this, j]() -> asio::awaitable<Outcome> { co_return commit(j->origin, j->who, j->make); }, asio::use_awaitable);
+}
+
+asio::awaitable<void> Updates::run(std::function<void()> fn) {
+  std::function<void()>* f = &fn;
+  co_await asio::co_spawn(io_, [f]() -> asio::awaitable<void> {
+    (*f)();
+    co_return;
+  }, asio::use_awaitable);
+}
+
+void Updates::add_zone(std::shared_ptr<const zone::Zone> z) {
+  zones_.publish(zones_.load()->with_zone(z));
+  if (on_version_) on_version_(nullptr, z);
+}
+
+void Updates::remove_zone(const std::string& origin) {
+  wire::NameView o(reinterpret_cast<const uint8_t*>(origin.data()), origin.size());
+  std::shared_ptr<const zone::Zone> z = zones_.load()->shared_exact(o);
+  zones_.publish(zones_.load()->without_zone(o));
+  logs_.erase(origin);
+  if (z) {
+    std::error_code ec;
+    std::filesystem::remove(path_for(*z), ec);
+  }
+}
+
+Updates::Outcome Updates::apply(const std::vector<uint8_t>& request, const std::string& origin, const std::string& key) {
+  std::string who = "key " + wire::name_to_text({reinterpret_cast<const uint8_t*>(key.data()), key.size()});
+  return commit(origin, who, [&](const zone::Zone& current) {
+    UpdateResult r = evaluate_update(request, current, key, unix_seconds());
+    return Change{r.rcode, std::move(r.why), std::move(r.after), r.added, r.removed};
+  });
 }
 
 asio::awaitable<size_t> Updates::answer(std::span<const uint8_t> request, std::span<uint8_t> out,

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -16,6 +17,7 @@
 #include "crypto/tsig.hpp"
 #include "server/snapshot.hpp"
 #include "zone/journal.hpp"
+#include "zone/zone_records.hpp"
 #include "zone/zone_set.hpp"
 
 namespace apexd::server {
@@ -45,13 +47,31 @@ class Updates {
   boost::asio::awaitable<size_t> answer(std::span<const uint8_t> request, std::span<uint8_t> out,
                                         const sockaddr_storage& peer, std::span<const crypto::TsigKey> keys);
 
-  std::atomic<uint64_t> applied{0}, refused{0}, failed{0}, unchanged{0};
-
- private:
+  using Change = zone::ZoneEdit;
+  using MakeChange = zone::MakeEdit;
   struct Outcome {
     uint16_t rcode = 0;
     std::string why;
+    std::shared_ptr<const zone::Zone> zone;  ///< the version published (or the current one when nothing changed)
   };
+
+  /// The one change path, on `io`: `make` against the zone `origin` (lowercase wire) as it is
+  /// now; its result compiled, appended to the change log (fsync'd), published, journaled for
+  /// the secondaries and NOTIFYed. `who` names the source in the log ("key acme.", "api").
+  Outcome commit(const std::string& origin, const std::string& who, const MakeChange& make);
+  /// The same from any thread: runs commit on `io` and waits for it.
+  boost::asio::awaitable<Outcome> change(std::string origin, std::string who, MakeChange make);
+
+  /// Publishes a zone that was not served (created through the API), on `io`.
+  void add_zone(std::shared_ptr<const zone::Zone> z);
+  /// Stops serving the zone `origin` and deletes its change log, on `io`.
+  void remove_zone(const std::string& origin);
+  /// Runs `fn` on `io`, one at a time with every change, and waits for it.
+  boost::asio::awaitable<void> run(std::function<void()> fn);
+
+  std::atomic<uint64_t> applied{0}, refused{0}, failed{0}, unchanged{0};
+
+ private:
   Outcome apply(const std::vector<uint8_t>& request, const std::string& origin, const std::string& key);
   zone::Journal* log_for(const zone::Zone& z);
   std::string path_for(const zone::Zone& z) const;

@@ -54,10 +54,7 @@ asio::awaitable<std::chrono::seconds> ZoneVersions::round() {
     size_t at = current->index_of(z->origin());
     if (at == zone::ZoneSet::npos || current->zones()[at] != z) continue;
     std::shared_ptr<const zone::Zone> next = z->with_serial(zone::next_serial(z->serial(), z->options().serial, unix_seconds()));
-    std::vector<std::shared_ptr<const zone::Zone>> zones = current->zones();
-    zones[at] = next;
-    std::vector<zone::FailedZone> failed = current->failed();
-    zones_.publish(std::make_shared<const zone::ZoneSet>(std::move(zones), std::move(failed)));
+    zones_.publish(current->with_zone(next));
     st = {fp, next, now};
     ++versions_made_;
     spdlog::info("event=zone_version zone={} serial={} previous_serial={} reason=\"flattened or proxied addresses changed\"",

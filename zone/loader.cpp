@@ -483,16 +483,19 @@ std::string records_to_text(const std::vector<Record>& records, const std::strin
       std::free(back_wire);
       if (!same) line.clear();
     }
+    // A record's comment (its cf_tags) goes after it, on its line, as a file would have it.
+    std::string comment;
+    if (!r.comment.empty() && r.comment.find_first_of("\n\r") == std::string::npos) comment = " ; " + r.comment;
     if (!line.empty()) {
-      out += line;
-      if (out.back() != '\n') out += '\n';
+      while (!line.empty() && line.back() == '\n') line.pop_back();
+      out += line + comment + '\n';
     } else {
       static const char* hex = "0123456789abcdef";
       out += wire::name_to_text({reinterpret_cast<const uint8_t*>(r.owner.data()), r.owner.size()}) + "\t" +
              std::to_string(r.ttl) + "\tIN\t" + wire::type_to_text(r.type) + "\t\\# " + std::to_string(r.rdata.size());
       if (!r.rdata.empty()) out += ' ';
       for (unsigned char c : r.rdata) out += hex[c >> 4], out += hex[c & 15];
-      out += '\n';
+      out += comment + '\n';
     }
     std::free(text);
   }

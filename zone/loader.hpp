@@ -32,7 +32,8 @@ std::vector<Record> load_zone_text(std::string_view text, wire::NameView origin,
 std::optional<std::string> check_rdata(uint16_t type, const std::string& rdata);
 
 /// `records` as master-file text (absolute names, one RR a line, `header` as leading comments)
-/// that load_zone_text reads back to the same records: how a secondary keeps its copy.
+/// that load_zone_text reads back to the same records: how a secondary keeps its copy. A
+/// record's `comment` (one line) follows it after `;`, so cf_tags read back too.
 std::string records_to_text(const std::vector<Record>& records, const std::string& header);
 
 }  // namespace apexd::zone

@@ -61,15 +61,22 @@ std::shared_ptr<const Zone> load_zone(const std::string& path, wire::NameView or
   return compile_zone(origin, std::move(records), path, options, std::move(files), std::move(warnings));
 }
 
+size_t soa_serial_offset(std::span<const uint8_t> soa_rdata) {
+  size_t mname = wire::name_wire_length(soa_rdata);
+  return mname + wire::name_wire_length(soa_rdata.subspan(mname));
+}
+
+void set_soa_serial(std::string& soa_rdata, uint32_t serial) {
+  size_t at = soa_serial_offset({reinterpret_cast<const uint8_t*>(soa_rdata.data()), soa_rdata.size()});
+  for (int i = 0; i < 4; ++i) soa_rdata[at + i] = char(serial >> (24 - 8 * i));
+}
+
 std::shared_ptr<const Zone> Zone::with_serial(uint32_t serial) const {
   auto z = std::shared_ptr<Zone>(new Zone(*this));
   z->soa_ = &z->rrsets_[size_t(soa_ - rrsets_.data())];
-  // The serial is the first fixed field after MNAME and RNAME (RFC 1035 §3.3.13), which were
-  // checked when the zone was compiled.
+  // MNAME and RNAME were checked when the zone was compiled.
   std::span<const uint8_t> soa = rdata(*soa_, 0);
-  size_t at = size_t(soa.data() - rdata_bytes_.data());
-  size_t mname = wire::name_wire_length(soa);
-  at += mname + wire::name_wire_length(soa.subspan(mname));
+  size_t at = size_t(soa.data() - rdata_bytes_.data()) + soa_serial_offset(soa);
   z->rdata_bytes_[at] = uint8_t(serial >> 24);
   z->rdata_bytes_[at + 1] = uint8_t(serial >> 16);
   z->rdata_bytes_[at + 2] = uint8_t(serial >> 8);

@@ -90,6 +90,7 @@ struct ZoneOptions {
   uint64_t max_zone_size = uint64_t(512) << 20;  ///< RR wire bytes a transfer may bring in
   uint64_t journal_max = uint64_t(16) << 20;     ///< bytes of IXFR journal kept on disk (0: no journal)
   std::vector<UpdateGrant> allow_update;  ///< who may send RFC 2136 updates (TSIG-signed only); empty: nobody
+  bool api_created = false;  ///< created through the HTTP API (and deleted through it); its files are apexd's
   bool operator==(const ZoneOptions&) const = default;
   /// Whether other servers copy the zone from us (it may be transferred, or it notifies).
   bool has_secondaries() const { return !allow_transfer.empty() || !notify.empty(); }
@@ -130,6 +131,13 @@ struct Lookup {
   const Node* node = nullptr;      ///< exact match, or nullptr
   const Node* encloser = nullptr;  ///< closest existing ancestor when there is no exact match
 };
+
+/// Where the serial starts in SOA RDATA (wire form): the first fixed field after MNAME and
+/// RNAME (RFC 1035 §3.3.13). The names must be well-formed (as in a compiled zone).
+size_t soa_serial_offset(std::span<const uint8_t> soa_rdata);
+
+/// Overwrites the serial of SOA RDATA (wire form, names well-formed).
+void set_soa_serial(std::string& soa_rdata, uint32_t serial);
 
 /// An immutable compiled zone; every query-path accessor is noexcept and allocation-free.
 class Zone {

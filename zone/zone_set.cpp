@@ -9,6 +9,28 @@ ZoneSet::ZoneSet(std::vector<std::shared_ptr<const Zone>> zones, std::vector<Fai
   for (size_t i = 0; i < failed_.size(); ++i) failed_by_origin_.emplace(std::string_view(failed_[i].origin), i);
 }
 
+std::shared_ptr<const ZoneSet> ZoneSet::with_zone(std::shared_ptr<const Zone> z) const {
+  std::vector<std::shared_ptr<const Zone>> zones = zones_;
+  std::vector<FailedZone> failed = failed_;
+  wire::NameView o = z->origin();
+  std::string_view key(reinterpret_cast<const char*>(o.data()), o.size());
+  size_t at = index_of(o);
+  if (at != npos) zones[at] = std::move(z);
+  else zones.push_back(std::move(z));
+  std::erase_if(failed, [&](const FailedZone& f) { return f.origin == key; });
+  return std::make_shared<const ZoneSet>(std::move(zones), std::move(failed));
+}
+
+std::shared_ptr<const ZoneSet> ZoneSet::without_zone(wire::NameView lower) const {
+  std::vector<std::shared_ptr<const Zone>> zones = zones_;
+  std::vector<FailedZone> failed = failed_;
+  std::string_view key(reinterpret_cast<const char*>(lower.data()), lower.size());
+  size_t at = index_of(lower);
+  if (at != npos) zones.erase(zones.begin() + ptrdiff_t(at));
+  std::erase_if(failed, [&](const FailedZone& f) { return f.origin == key; });
+  return std::make_shared<const ZoneSet>(std::move(zones), std::move(failed));
+}
+
 const FailedZone* ZoneSet::find_failed(wire::NameView lower) const noexcept {
   auto it = failed_by_origin_.find(std::string_view(reinterpret_cast<const char*>(lower.data()), lower.size()));
   return it == failed_by_origin_.end() ? nullptr : &failed_[it->second];

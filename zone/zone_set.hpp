@@ -47,6 +47,12 @@ class ZoneSet {
   /// result, may be nullptr), or nullptr. Costs nothing while every zone loaded.
   const FailedZone* failed_below(wire::NameView lower, const Zone* found) const noexcept;
 
+  /// A copy of this set with `z` in place of the zone of its origin (added when there is none;
+  /// a failed entry for that origin is dropped). O(number of zones), with no per-zone allocation.
+  std::shared_ptr<const ZoneSet> with_zone(std::shared_ptr<const Zone> z) const;
+  /// A copy without the zone (or failed entry) whose origin is `lower`.
+  std::shared_ptr<const ZoneSet> without_zone(wire::NameView lower) const;
+
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
   const std::vector<FailedZone>& failed() const { return failed_; }
 
