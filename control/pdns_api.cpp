@@ -536,11 +536,6 @@ std::string query_param(std::string_view query, std::string_view key) {
   return {};
 }
 
-bool has_param(std::string_view query, std::string_view key) {
-  std::string q = "&" + std::string(query) + "&";
-  return q.find("&" + std::string(key) + "=") != std::string::npos;
-}
-
 std::string percent_decode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -667,10 +662,12 @@ asio::awaitable<ApiResponse> zone_route(const ApiRequest& req, std::string_view 
     changes.push_back(std::move(c));
   }
   int64_t now = b.now();
-  auto shared = std::make_shared<std::vector<RRsetChange>>(std::move(changes));
-  auto [rcode, why] = co_await b.edit(origin, [shared, now](const zone::Zone& current) {
-    return apply_changes(current, *shared, now);
-  });
+  // Named, and capturing only a pointer into this frame (which outlives the edit): g++ 12
+  // destroys a lambda temporary with non-trivial captures in a co_await expression twice.
+  const std::vector<RRsetChange>* list = &changes;
+  zone::MakeEdit make = [list, now](const zone::Zone& current) { return apply_changes(current, *list, now); };
+  std::pair<uint16_t, std::string> result = co_await b.edit(origin, std::move(make));
+  auto& [rcode, why] = result;
   if (rcode == 9) throw ApiError{404, "Not Found"};  // NOTAUTH: deleted meanwhile
   if (rcode == 2) throw ApiError{500, why};
   if (rcode != 0) throw ApiError{422, why};

@@ -320,20 +320,23 @@ class Server {
     control::ApiBackend b;
     b.zones = [this] { return zones_.load(); };
     b.edit = [this](std::string origin, zone::MakeEdit edit) -> asio::awaitable<std::pair<uint16_t, std::string>> {
-      Updates::Outcome o = co_await updates_.change(std::move(origin), "api", std::move(edit));
+      std::string who = "api";
+      Updates::Outcome o = co_await updates_.change(std::move(origin), std::move(who), std::move(edit));
       co_return std::pair<uint16_t, std::string>{o.rcode, o.why};
     };
     b.create = [this](std::string origin_text, std::string text) -> asio::awaitable<std::pair<unsigned, std::string>> {
       ApiZones::Result r;
-      co_await updates_.run([&] { r = api_zones_.create(origin_text, text); });
+      std::function<void()> job = [&] { r = api_zones_.create(origin_text, text); };  // named: see pdns_api.cpp
+      co_await updates_.run(std::move(job));
       co_return std::pair<unsigned, std::string>{r.status, r.error};
     };
     b.remove = [this](std::string origin) -> asio::awaitable<std::pair<unsigned, std::string>> {
       ApiZones::Result r{404, "Not Found"};
-      co_await updates_.run([&] {
+      std::function<void()> job = [&] {
         wire::NameView o(reinterpret_cast<const uint8_t*>(origin.data()), origin.size());
         if (auto z = zones_.load()->shared_exact(o)) r = api_zones_.remove(*z);
-      });
+      };
+      co_await updates_.run(std::move(job));
       co_return std::pair<unsigned, std::string>{r.status, r.error};
     };
     b.notify = [this](std::shared_ptr<const zone::Zone> z) { notify_all(z); };  // on main_io_, as the API
