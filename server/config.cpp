@@ -215,6 +215,28 @@ void parse_control(const std::string& path, const toml::table& t, Config& c) {
   }
 }
 
+// [catalog]: parsed as a [[zone]] table would be (errors point at the config), without a file.
+void parse_catalog(const std::string& path, const toml::table& t, Config& c) {
+  check_keys(path, t, "catalog.", {"origin", "allow_transfer", "notify", "notify_key"});
+  if (!t.contains("origin")) fail(path, t.source(), "catalog.origin", "missing (the catalog zone's name, e.g. \"catalog.invalid.\")");
+  toml::table probe = t;
+  probe.insert_or_assign("file", "/dev/null");
+  toml::array one;
+  one.push_back(std::move(probe));
+  Config scratch;
+  try {
+    parse_zones(path, one, scratch);
+  } catch (const ConfigError& e) {
+    std::string what = e.what();
+    size_t at = what.find("zone[0].");
+    if (at != std::string::npos) what.replace(at, 8, "catalog.");
+    throw ConfigError(what);
+  }
+  c.catalog = std::move(scratch.zones[0]);
+  c.catalog->file.clear();
+  c.catalog->line = t.source().begin.line;
+}
+
 void parse_proxy(const std::string& path, const toml::table& t, Config& c) {
   check_keys(path, t, "proxy.", {"ipv4", "ipv6", "ttl"});
   auto addresses = [&](const char* name, int family) {
@@ -653,7 +675,11 @@ std::optional<ZoneConfig> parse_zone_piece(std::string_view piece, const std::st
 
 // Every key an access list or notify_key names is a [[key]] of the config.
 void check_access_keys(const Config& c) {
-  for (const ZoneConfig& z : c.zones) {
+  std::vector<const ZoneConfig*> all;
+  for (const ZoneConfig& z : c.zones) all.push_back(&z);
+  if (c.catalog) all.push_back(&*c.catalog);
+  for (const ZoneConfig* zp : all) {
+    const ZoneConfig& z = *zp;
     auto check = [&](const std::string& name, const char* field) {
       if (name.empty() || std::any_of(c.keys.begin(), c.keys.end(), [&](const KeyConfig& k) { return k.name == name; }))
         return;
@@ -708,7 +734,7 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
   toml::table root = parse_toml(quick ? std::string(quick->head) : text, path);
   Config c;
   c.path = path;
-  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "rrl", "key", "zone", "include"});
+  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "rrl", "key", "zone", "include", "catalog"});
   if (const toml::node* n = root.get("key")) parse_keys(path, *n, c);
   if (const toml::table* t = table_at(path, root, "rrl")) parse_rrl(path, *t, c);
   if (const toml::table* t = table_at(path, root, "control")) parse_control(path, *t, c);
@@ -716,6 +742,7 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
   if (const toml::table* t = table_at(path, root, "log")) parse_log(path, *t, c);
   if (const toml::table* t = table_at(path, root, "proxy")) parse_proxy(path, *t, c);
   if (const toml::table* t = table_at(path, root, "resolver")) parse_resolver(path, *t, c);
+  if (const toml::table* t = table_at(path, root, "catalog")) parse_catalog(path, *t, c);
   if (quick) {
     c.zones = std::move(quick->zones);
   } else if (const toml::node* n = root.get("zone")) {
@@ -725,6 +752,11 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
   add_includes(path, root.get("include"), c, cache);
   drop_shadowed_api_zones(c);
   check_duplicates(c);
+  if (c.catalog)
+    for (const ZoneConfig& z : c.zones)
+      if (z.origin == c.catalog->origin)
+        throw ConfigError(path + ":" + std::to_string(c.catalog->line) + ": catalog.origin: " + z.origin_text +
+                          " is also a [[zone]] (" + *z.config_file + ":" + std::to_string(z.origin_line) + ")");
   check_access_keys(c);
   if (c.zones.empty() && !c.api.enabled()) throw ConfigError(path + ":1: zone: no [[zone]] configured (in the file or its includes)");
   return c;

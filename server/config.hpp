@@ -115,6 +115,9 @@ struct Config {
   std::vector<KeyConfig> keys;
   std::vector<ZoneConfig> zones;
   std::vector<std::string> api_shadowed;  ///< API-created zones the config lists too (the config's are served)
+  /// `[catalog]`: the catalog zone (RFC 9432) apexd produces, listing every primary zone it
+  /// serves; origin and options (allow_transfer, notify, notify_key) as a [[zone]]'s, no file.
+  std::optional<ZoneConfig> catalog;
 };
 
 /// Problems worth a warning that do not stop the server (e.g. proxied names without edges).

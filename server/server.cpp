@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "server/api_zones.hpp"
+#include "xfr/catalog.hpp"
 #include "server/control.hpp"
 #include "server/flattener.hpp"
 #include "server/metrics.hpp"
@@ -139,7 +140,9 @@ class Server {
     auto initial = build_zone_set(cfg_, nullptr, report, &file_watch_);
     zone_failures_.fetch_add(report.failed);
     initial = updates_.replay(initial, report.loaded_zones);
+    initial = with_catalog(initial, cfg_.catalog);
     initial = journals_.startup(initial);
+    if (catalog_) catalog_ = initial->shared_exact(catalog_->origin());  // as the journal numbered it
     zones_.publish(initial);
     asio::post(reload_io_, [this, initial] {
       secondaries_.configure(cfg_.zones);
@@ -239,6 +242,7 @@ class Server {
       config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
       auto previous = zones_.load();
       update_keys(next);
+      catalog_cfg_ = next.catalog;
       api_zones_.set_defaults(next.api.zone_defaults);
       for (const std::string& z : next.api_shadowed)
         spdlog::warn("event=api_zone_shadowed zone={} reason=\"the config lists it too: the config's zone is served\"", z);
@@ -246,7 +250,10 @@ class Server {
       set = secondaries_.adjust(updates_.replay(set, report.loaded_zones));
       for (auto& z : report.loaded_zones)  // the versions published: with their change logs replayed
         if (auto published = set->shared_exact(z->origin())) z = published;
+      std::shared_ptr<const zone::Zone> catalog_before = catalog_;
+      set = with_catalog(set, next.catalog);
       zones_.publish(set);
+      if (catalog_ != catalog_before) new_version(catalog_before, catalog_);
       secondaries_.configure(next.zones);
       announce(*previous, report.loaded_zones);
       versions_.poke();
@@ -275,6 +282,44 @@ class Server {
     tsig_keys_.store(&key_lists_.back(), std::memory_order_release);
     key_configs_ = next.keys;
     spdlog::info("event=keys_reloaded keys={}", next.keys.size());
+  }
+
+  // The catalog zone (RFC 9432) of `catalog` (none: no catalog) in `set`: every primary zone of
+  // the set is a member (secondary zones are their primary's to list). A new version, with a
+  // serial past the last (unixtime policy: it never goes back across restarts), only when the
+  // members changed. On reload_io_ (or before it runs).
+  std::shared_ptr<const zone::ZoneSet> with_catalog(std::shared_ptr<const zone::ZoneSet> set,
+                                                    const std::optional<ZoneConfig>& catalog) {
+    if (!catalog) {
+      catalog_.reset();
+      catalog_members_.clear();
+      return set;
+    }
+    wire::NameView origin(reinterpret_cast<const uint8_t*>(catalog->origin.data()), catalog->origin.size());
+    std::vector<std::string> members;
+    for (const auto& z : set->zones())
+      if (!z->options().is_secondary() && !wire::name_equal(z->origin(), origin))
+        members.emplace_back(reinterpret_cast<const char*>(z->origin().data()), z->origin().size());
+    std::sort(members.begin(), members.end());
+    bool same = catalog_ && members == catalog_members_ && wire::name_equal(catalog_->origin(), origin) &&
+                catalog_->options() == catalog->options;
+    if (!same) {
+      int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      uint32_t serial = zone::next_serial(catalog_ ? catalog_->serial() : 0, zone::SerialPolicy::unixtime, now);
+      catalog_ = xfr::build_catalog(catalog->origin, members, serial, catalog->options);
+      spdlog::info("event=catalog_version zone={} serial={} members={}", catalog_->origin_text(), serial, members.size());
+      catalog_members_ = std::move(members);
+    }
+    return set->with_zone(catalog_);
+  }
+
+  // After a zone was created or deleted (not by a reload): the catalog follows. On reload_io_.
+  void refresh_catalog() {
+    std::shared_ptr<const zone::Zone> before = catalog_;
+    auto set = with_catalog(zones_.load(), catalog_cfg_);
+    if (catalog_ == before) return;
+    zones_.publish(set);
+    new_version(before, catalog_);
   }
 
   // NOTIFY (RFC 1996) for every reloaded zone whose serial moved, to each of its targets; sent
@@ -326,7 +371,10 @@ class Server {
     };
     b.create = [this](std::string origin_text, std::string text) -> asio::awaitable<std::pair<unsigned, std::string>> {
       ApiZones::Result r;
-      std::function<void()> job = [&] { r = api_zones_.create(origin_text, text); };  // named: see pdns_api.cpp
+      std::function<void()> job = [&] {  // named: see pdns_api.cpp
+        r = api_zones_.create(origin_text, text);
+        refresh_catalog();
+      };
       co_await updates_.run(std::move(job));
       co_return std::pair<unsigned, std::string>{r.status, r.error};
     };
@@ -335,6 +383,7 @@ class Server {
       std::function<void()> job = [&] {
         wire::NameView o(reinterpret_cast<const uint8_t*>(origin.data()), origin.size());
         if (auto z = zones_.load()->shared_exact(o)) r = api_zones_.remove(*z);
+        refresh_catalog();
       };
       co_await updates_.run(std::move(job));
       co_return std::pair<unsigned, std::string>{r.status, r.error};
@@ -552,6 +601,9 @@ class Server {
   std::atomic<uint64_t> reload_successes_{0}, reload_failures_{0}, zone_failures_{0};
   std::atomic<uint64_t> notify_acked_{0}, notify_unacked_{0};
   std::chrono::system_clock::time_point started_;
+  std::optional<ZoneConfig> catalog_cfg_ = cfg_.catalog;  ///< [catalog] as last loaded (reload_io_)
+  std::shared_ptr<const zone::Zone> catalog_;      ///< the catalog zone published (reload_io_)
+  std::vector<std::string> catalog_members_;       ///< its members, sorted (reload_io_)
   std::unordered_map<std::string, SecondaryStatus> secondary_status_;  ///< scratch of zones_json (control thread)
 };
 
