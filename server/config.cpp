@@ -382,7 +382,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
     check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify", "notify_key", "serial",
                                       "primaries", "primary_key", "allow_notify", "max_zone_size", "journal_max",
-                                      "allow_update"});
+                                      "allow_update", "consume_catalog"});
     ZoneConfig z;
     z.line = e.source().begin.line;
     const toml::node* origin = t->get("origin");
@@ -509,6 +509,11 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
         z.options.allow_update.push_back(std::move(grant));
       }
     }
+    if (const toml::node* n = t->get("consume_catalog")) {
+      z.options.catalog_consumer = get_bool(path, *n, prefix + "consume_catalog");
+      if (z.options.catalog_consumer && !z.options.is_secondary())
+        fail(path, n->source(), prefix + "consume_catalog", "only for a secondary zone (a catalog copied from its primaries)");
+    }
     if (const toml::node* n = t->get("max_zone_size")) z.options.max_zone_size = get_size(path, *n, prefix + "max_zone_size");
     if (const toml::node* n = t->get("journal_max")) z.options.journal_max = get_size(path, *n, prefix + "journal_max");
     if (const toml::node* sp = t->get("serial")) {
@@ -607,8 +612,10 @@ std::vector<ZoneConfig> parse_included(const std::string& file) {
 
 // The [[zone]] tables of `files` (in this order) into c.zones; with a cache, files unchanged
 // since the previous call are not parsed again. Their entries move from cache->parts to `kept`.
+enum class ZoneSource { config, api, catalog };
+
 void add_zone_files(const std::vector<std::string>& files, Config& c, ConfigCache* cache,
-                    std::unordered_map<std::string, ConfigCache::Part>& kept, bool api) {
+                    std::unordered_map<std::string, ConfigCache::Part>& kept, ZoneSource source) {
   for (const std::string& f : files) {
     zone::FileStamp stamp = zone::stamp_file(f);  // before reading: a later change shows next time
     auto hit = cache ? cache->parts.find(f) : decltype(cache->parts.end()){};
@@ -618,7 +625,10 @@ void add_zone_files(const std::vector<std::string>& files, Config& c, ConfigCach
       continue;
     }
     std::vector<ZoneConfig> zones = parse_included(f);
-    for (ZoneConfig& z : zones) z.api = z.options.api_created = api;
+    for (ZoneConfig& z : zones) {
+      z.api = z.options.api_created = source == ZoneSource::api;
+      z.from_catalog = source == ZoneSource::catalog;
+    }
     c.zones.insert(c.zones.end(), zones.begin(), zones.end());
     if (cache) kept[f] = {stamp, std::move(zones)};
   }
@@ -643,16 +653,18 @@ void add_includes(const std::string& path, const toml::node* n, Config& c, Confi
       bool failed = false;
       std::vector<std::string> files = glob_files(full, &failed);
       if (failed) fail(path, n->source(), "include", "cannot read \"" + full + "\"");
-      add_zone_files(files, c, cache, kept, false);
+      add_zone_files(files, c, cache, kept, ZoneSource::config);
     }
   }
   // Zones the API created: state_dir/zones/*.toml, read like included files.
-  std::error_code ec;
-  if (std::filesystem::is_directory(api_zone_dir(c), ec)) {
+  // And the members of consumed catalogs: state_dir/catalogs/*.toml.
+  for (auto [dir, source] : {std::pair{api_zone_dir(c), ZoneSource::api}, std::pair{catalog_member_dir(c), ZoneSource::catalog}}) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) continue;
     bool failed = false;
-    std::vector<std::string> files = glob_files(api_zone_dir(c) + "/*.toml", &failed);
-    if (failed) throw ConfigError(api_zone_dir(c) + ": cannot read the API-created zones");
-    add_zone_files(files, c, cache, kept, true);
+    std::vector<std::string> files = glob_files(dir + "/*.toml", &failed);
+    if (failed) throw ConfigError(dir + ": cannot read the zone tables apexd wrote there");
+    add_zone_files(files, c, cache, kept, source);
   }
   if (cache) cache->parts = std::move(kept);  // files no longer included are forgotten
 }
@@ -698,14 +710,22 @@ void check_access_keys(const Config& c) {
 
 // A zone both configured and API-created is the configured one: the operator's config wins
 // (the API refuses to create a configured zone, but the config may list it later).
+// Likewise a catalog's member that is configured or API-created (RFC 9432 §5.1: a consumer does
+// not take over a zone it already has), and a member of two catalogs (the first wins).
 void drop_shadowed_api_zones(Config& c) {
-  std::set<std::string> configured;
-  for (const ZoneConfig& z : c.zones)
-    if (!z.api) configured.insert(z.origin);
+  auto rank = [](const ZoneConfig& z) { return z.from_catalog ? 2 : z.api ? 1 : 0; };
+  std::unordered_map<std::string, int> best;
+  for (const ZoneConfig& z : c.zones) {
+    auto [it, fresh] = best.emplace(z.origin, rank(z));
+    if (!fresh) it->second = std::min(it->second, rank(z));
+  }
+  std::set<std::string> kept_member;
   std::erase_if(c.zones, [&](const ZoneConfig& z) {
-    if (!z.api || !configured.count(z.origin)) return false;
-    c.api_shadowed.push_back(z.origin_text);
-    return true;
+    int r = rank(z);
+    if (r == 0) return false;
+    bool shadowed = best[z.origin] < r || (z.from_catalog && !kept_member.insert(z.origin).second);
+    if (shadowed) c.api_shadowed.push_back(z.origin_text);
+    return shadowed;
   });
 }
 
@@ -772,6 +792,7 @@ std::vector<std::string> config_warnings(const Config& c, size_t proxied_names) 
 }
 
 std::string api_zone_dir(const Config& c) { return c.state_dir + "/zones"; }
+std::string catalog_member_dir(const Config& c) { return c.state_dir + "/catalogs"; }
 
 ZoneConfig read_api_zone(const std::string& path) {
   std::vector<ZoneConfig> zones = parse_included(path);

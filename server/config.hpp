@@ -36,6 +36,7 @@ struct ZoneConfig {
   unsigned index = 0;         ///< its position among that file's [[zone]] tables
   unsigned origin_line = 0;   ///< line of its `origin` key
   bool api = false;           ///< created through the HTTP API (its table is in state_dir/zones/)
+  bool from_catalog = false;  ///< a member of a consumed catalog (its table is in state_dir/catalogs/)
 };
 
 /// `[[key]]`: a TSIG key (RFC 8945) for transfers and NOTIFY, in the form `tsig-keygen` and
@@ -133,6 +134,10 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
 
 /// Where API-created zones keep their `[[zone]]` tables and zone files.
 std::string api_zone_dir(const Config& c);
+
+/// Where the member zones of consumed catalogs keep their `[[zone]]` tables (one file per
+/// catalog) and their copies (a folder per catalog).
+std::string catalog_member_dir(const Config& c);
 
 /// The `[[zone]]` table of an API-created zone (a file in api_zone_dir), parsed as a reload will.
 ZoneConfig read_api_zone(const std::string& path);

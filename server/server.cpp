@@ -11,10 +11,16 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
+#include <toml++/toml.h>
+
 #include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "server/api_zones.hpp"
+#include "server/durable_file.hpp"
 #include "xfr/catalog.hpp"
 #include "server/control.hpp"
 #include "server/flattener.hpp"
@@ -147,8 +153,11 @@ class Server {
     asio::post(reload_io_, [this, initial] {
       secondaries_.configure(cfg_.zones);
       journals_.baseline(*initial);
+      for (const auto& z : initial->zones())  // a kept catalog copy: its member list made current
+        if (z->options().catalog_consumer) consume_catalog(*z);
     });
     for (const std::string& w : serving_warnings(cfg_, *initial)) spdlog::warn("event=config_warning {}", w);
+    log_shadowed(cfg_);
 
     unsigned threads = cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) {
@@ -244,8 +253,7 @@ class Server {
       update_keys(next);
       catalog_cfg_ = next.catalog;
       api_zones_.set_defaults(next.api.zone_defaults);
-      for (const std::string& z : next.api_shadowed)
-        spdlog::warn("event=api_zone_shadowed zone={} reason=\"the config lists it too: the config's zone is served\"", z);
+      log_shadowed(next);
       auto set = build_zone_set(next, previous.get(), report, &file_watch_);
       set = secondaries_.adjust(updates_.replay(set, report.loaded_zones));
       for (auto& z : report.loaded_zones)  // the versions published: with their change logs replayed
@@ -269,6 +277,12 @@ class Server {
                  report.loaded, report.reused, report.failed, report.removed, ms, config_ms);
     notify_systemd("READY=1");
     return report;
+  }
+
+  static void log_shadowed(const Config& c) {
+    for (const std::string& z : c.api_shadowed)
+      spdlog::warn("event=zone_shadowed zone={} reason=\"API-created or a catalog member, and configured (or "
+                   "API-created, or in an earlier catalog) too: that one is served\"", z);
   }
 
   // A reload takes the config's [[key]]s too (added, removed or rotated secrets): published as a
@@ -313,6 +327,58 @@ class Server {
     return set->with_zone(catalog_);
   }
 
+  // A consumed catalog (RFC 9432 §5) got a new version: its members become secondary zones from
+  // the catalog's own primaries (with its primary_key), their [[zone]] tables written to
+  // state_dir/catalogs/CATALOG.toml and their copies kept in state_dir/catalogs/CATALOG/, then
+  // a reload serves them (and drops the members that left). Nothing happens when the member
+  // list is what the file already says. On reload_io_.
+  void consume_catalog(const zone::Zone& catalog) {
+    std::string error;
+    std::vector<std::string> members = xfr::catalog_members(catalog, error);
+    if (!error.empty()) {
+      spdlog::error("event=catalog_refused zone={} error=\"{}\" action=\"members kept as they were\"", catalog.origin_text(),
+                    error);
+      return;
+    }
+    std::string dir = catalog_member_dir(cfg_);
+    std::string name = zone_state_name(catalog.origin_text());
+    toml::array tables;
+    for (const std::string& m : members) {
+      wire::NameView mv(reinterpret_cast<const uint8_t*>(m.data()), m.size());
+      if (wire::name_equal(mv, catalog.origin())) continue;
+      toml::table t;
+      t.insert("origin", wire::name_to_text(mv));
+      t.insert("file", name + "/" + zone_state_name(wire::name_to_text(mv)) + "zone");
+      toml::array primaries;
+      for (const zone::NotifyTarget& p : catalog.options().primaries)
+        primaries.push_back(ListenAddress{p.host, p.port}.text());
+      t.insert("primaries", std::move(primaries));
+      const std::string& key = catalog.options().primary_key;
+      if (!key.empty()) t.insert("primary_key", wire::name_to_text({reinterpret_cast<const uint8_t*>(key.data()), key.size()}));
+      tables.push_back(std::move(t));
+    }
+    toml::table root;
+    root.insert("zone", std::move(tables));
+    std::ostringstream text;
+    text << "# The member zones of the catalog " << catalog.origin_text() << " (RFC 9432), copied from its primaries.\n"
+         << "# Written by apexd at each new version of the catalog: do not edit.\n"
+         << toml::toml_formatter(root) << "\n";
+    std::string path = dir + "/" + name + "toml";
+    std::ifstream in(path);
+    std::stringstream old;
+    old << in.rdbuf();
+    if (in && old.str() == text.str()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(dir + "/" + name, ec);
+    if (ec || !write_file_atomically(path, text.str(), error)) {
+      spdlog::error("event=catalog_failed zone={} error=\"{}\"", catalog.origin_text(), ec ? ec.message() : error);
+      return;
+    }
+    spdlog::info("event=catalog_members zone={} serial={} members={} file={}", catalog.origin_text(), catalog.serial(),
+                 members.size(), path);
+    asio::post(reload_io_, [this] { reload("catalog"); });
+  }
+
   // After a zone was created or deleted (not by a reload): the catalog follows. On reload_io_.
   void refresh_catalog() {
     std::shared_ptr<const zone::Zone> before = catalog_;
@@ -334,6 +400,7 @@ class Server {
   // A new version of a zone was published (reload, flattened addresses moved, transfer in):
   // its difference goes into the journal, then NOTIFY to its secondaries. On reload_io_.
   void new_version(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after) {
+    if (after && after->options().catalog_consumer) consume_catalog(*after);
     journals_.record(std::move(before), after, [this, after] {
       if (!after->options().notify.empty()) asio::post(main_io_, [this, after] { notify_all(after); });
     });

@@ -445,14 +445,17 @@ asio::awaitable<SoaAnswer> query_soa(const Primary& primary, wire::NameView orig
       auto [rec, n] = std::get<0>(r);
       if (rec) continue;
       if (from != to) continue;
-      if (n >= wire::header_size && (reply[2] & 0x02) && wire::parse_header({reply.data(), n}).id == id) {
+      if (n >= wire::header_size && (reply[2] & 0x80) && wire::parse_header({reply.data(), n}).id == id &&
+          ((reply[2] & 0x02) || (reply[3] & 0x0F) == wire::rcode::REFUSED)) {
+        // Truncated; or REFUSED, as knotd answers every UDP query for a catalog zone it
+        // produces (RFC 9432 catalogs are for transfers): it answers the same over TCP.
         truncated = true;
         break;
       }
       if (check({reply.data(), n}, id, req.mac)) co_return out;
     }
     if (!truncated) continue;
-    // RFC 1035 §4.2.1: truncated over UDP, asked again over TCP.
+    // RFC 1035 §4.2.1: truncated (or refused) over UDP, asked again over TCP.
     asio::ip::tcp::socket tcp(ex);
     asio::steady_timer t2(ex, soa_query_timeout);
     auto c = co_await (tcp.async_connect({addr, primary.port}, use_tuple) || t2.async_wait(use_tuple));

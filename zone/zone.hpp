@@ -91,6 +91,7 @@ struct ZoneOptions {
   uint64_t journal_max = uint64_t(16) << 20;     ///< bytes of IXFR journal kept on disk (0: no journal)
   std::vector<UpdateGrant> allow_update;  ///< who may send RFC 2136 updates (TSIG-signed only); empty: nobody
   bool api_created = false;  ///< created through the HTTP API (and deleted through it); its files are apexd's
+  bool catalog_consumer = false;  ///< a secondary catalog zone (RFC 9432) whose members apexd serves as secondaries
   bool operator==(const ZoneOptions&) const = default;
   /// Whether other servers copy the zone from us (it may be transferred, or it notifies).
   bool has_secondaries() const { return !allow_transfer.empty() || !notify.empty(); }
