@@ -7,8 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
+#include "server/durable_file.hpp"
 #include "server/journals.hpp"
 #include "server/update.hpp"
 #include "server/worker.hpp"
@@ -17,6 +21,7 @@
 #include "zone/wire/query.hpp"
 #include "zone/wire/tsig.hpp"
 #include "zone/wire/types.hpp"
+#include "zone/loader.hpp"
 #include "zone/zone_records.hpp"
 
 namespace apexd::server {
@@ -62,40 +67,98 @@ zone::Journal* Updates::log_for(const zone::Zone& z) {
   }
 }
 
+std::string Updates::overlay_path_for(const zone::Zone& z) const {
+  return dir_ + "/" + zone_state_name(z.origin_text()) + "overlay";
+}
+
+// An overlay: the zone as the file and its change log made it, in zone-file syntax (cf_tags in
+// comments), with the fingerprint of the file's data it was made on.
+std::optional<Updates::Overlay> Updates::read_overlay(const zone::Zone& z, std::string& error) const {
+  std::string path = overlay_path_for(z);
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  Overlay ov;
+  size_t at = text.find("\n; base ");
+  unsigned long long base = 0;
+  unsigned serial = 0;
+  if (at == std::string::npos || std::sscanf(text.c_str() + at, "\n; base %llx serial %u", &base, &serial) != 2) {
+    error = path + ": no \"; base HEX serial N\" line";
+    return std::nullopt;
+  }
+  ov.base = base;
+  try {
+    ov.zone = zone::compile_zone(z.origin(), zone::load_zone_text(text, z.origin(), path), z.source(), z.options(), z.files(),
+                                 z.warnings());
+  } catch (const std::exception& e) {
+    error = e.what();
+    return std::nullopt;
+  }
+  return ov;
+}
+
+void Updates::drop_changes(const zone::Zone& z, zone::Journal* log) {
+  std::error_code ec;
+  std::filesystem::remove(overlay_path_for(z), ec);
+  overlay_base_.erase(key_of(z.origin()));
+  if (log) log->clear();
+}
+
 std::shared_ptr<const zone::ZoneSet> Updates::replay(std::shared_ptr<const zone::ZoneSet> set,
                                                      const std::vector<std::shared_ptr<const zone::Zone>>& loaded) {
   std::vector<std::shared_ptr<const zone::Zone>> zones;
   bool changed = false;
   for (const auto& z : loaded) {
-    if (z->options().allow_update.empty() && !std::filesystem::exists(path_for(*z))) continue;
+    bool has_overlay = std::filesystem::exists(overlay_path_for(*z));
+    if (z->options().allow_update.empty() && !has_overlay && !std::filesystem::exists(path_for(*z))) continue;
     zone::Journal* log = log_for(*z);
-    if (!log || log->empty()) continue;
-    if (log->last_tag() != zone_data_fingerprint(*z)) {
-      // The first entry's base is not this file's data: the operator edited the file, and wins.
-      spdlog::warn("event=changes_dropped zone={} entries={} reason=\"the zone file changed since the changes were "
-                   "made: the file wins\"", z->origin_text(), log->entries());
-      log->clear();
+    if (!log || (log->empty() && !has_overlay)) continue;
+    uint64_t fingerprint = zone_data_fingerprint(*z);
+    std::string error;
+    std::optional<Overlay> ov = has_overlay ? read_overlay(*z, error) : std::nullopt;
+    if (has_overlay && !ov) {
+      spdlog::error("event=changes_dropped zone={} error=\"the overlay cannot be read: {}\" action=\"the zone file "
+                    "alone is served\"", z->origin_text(), error);
+      drop_changes(*z, log);
       continue;
     }
-    // The log starts from the file's data under the serial the file had then; a reload may have
-    // raised the loaded zone's serial since (reload.cpp: data reloaded under a serial that did
-    // not grow), which leaves the data, and so the log, as they were.
-    std::optional<std::vector<zone::JournalRR>> rrs = zone::tagged_zone_rrs(*z);
-    zone::set_soa_serial(rrs->front().rdata, log->first_serial());
-    std::optional<zone::Changeset> all = log->since(log->first_serial());
-    if (all) rrs = zone::apply_changeset(std::move(*rrs), *all);
+    if ((ov && ov->base != fingerprint) || (!log->empty() && log->last_tag() != fingerprint)) {
+      // The changes were made on other data: the operator edited the file, and wins.
+      spdlog::warn("event=changes_dropped zone={} entries={} overlay={} reason=\"the zone file changed since the "
+                   "changes were made: the file wins\"", z->origin_text(), log->entries(), ov ? "yes" : "no");
+      drop_changes(*z, log);
+      continue;
+    }
+    // Without an overlay, the log starts from the file's data under the serial the file had
+    // then; a reload may have raised the loaded zone's serial since (reload.cpp: data reloaded
+    // under a serial that did not grow), which leaves the data, and so the log, as they were.
+    // With one, the log continues from the overlay's serial (a crash between writing the overlay
+    // and clearing the log leaves entries up to it: they are in the overlay already).
+    const zone::Zone& start = ov ? *ov->zone : *z;
+    std::optional<std::vector<zone::JournalRR>> rrs = zone::tagged_zone_rrs(start);
+    uint32_t from = ov ? start.serial() : log->first_serial();
+    if (!ov) zone::set_soa_serial(rrs->front().rdata, from);
     std::shared_ptr<const zone::Zone> next;
     try {
-      if (!all || !rrs) throw std::runtime_error("the changes do not apply to the file's records");
+      if (!log->empty() && !(ov && log->last_serial() == from)) {
+        std::optional<zone::Changeset> all = log->since(from);
+        if (all) rrs = zone::apply_changeset(std::move(*rrs), *all);
+        if (!all || !rrs) throw std::runtime_error("the changes do not apply to the file's records");
+      } else if (!log->empty()) {
+        log->clear();
+      }
       next = recompile_zone(*z, std::move(*rrs));
       if (zone::serial_greater(z->serial(), next->serial())) next = next->with_serial(z->serial());  // never back
     } catch (const std::exception& e) {
       spdlog::error("event=changes_dropped zone={} entries={} error=\"{}\"", z->origin_text(), log->entries(), e.what());
-      log->clear();
+      drop_changes(*z, log);
       continue;
     }
-    spdlog::info("event=changes_replayed zone={} entries={} file_serial={} serial={}", z->origin_text(), log->entries(),
-                 z->serial(), next->serial());
+    if (ov) overlay_base_[key_of(z->origin())] = fingerprint;
+    spdlog::info("event=changes_replayed zone={} entries={} file_serial={} serial={} overlay={}", z->origin_text(),
+                 log->entries(), z->serial(), next->serial(), ov ? "yes" : "no");
     if (!changed) zones = set->zones();
     changed = true;
     size_t at = set->index_of(z->origin());
@@ -103,6 +166,33 @@ std::shared_ptr<const zone::ZoneSet> Updates::replay(std::shared_ptr<const zone:
   }
   if (!changed) return set;
   return std::make_shared<const zone::ZoneSet>(std::move(zones), set->failed());
+}
+
+// A change log past change_log_compact_entries or _bytes becomes the overlay: the zone as it is
+// now written whole (temp, fsync, rename), then the log cleared. A crash in between leaves both,
+// which replay() reads right.
+void Updates::compact(const zone::Zone& z, zone::Journal& log, uint64_t base) {
+  char line[64];
+  std::snprintf(line, sizeof line, "; base %016llx serial %u\n", static_cast<unsigned long long>(base), z.serial());
+  std::string text = "; apexd overlay of " + z.origin_text() + ": its zone file with every change made at run time\n" +
+                     "; (updates, the HTTP API), compacted from its change log. Written by apexd: do not edit.\n" + line +
+                     zone::records_to_text(zone::tagged_to_records(zone::tagged_zone_rrs(z), nullptr), "");
+  std::string error;
+  size_t entries = log.entries();
+  uint64_t bytes = log.size_bytes();
+  if (!write_file_atomically(overlay_path_for(z), text, error)) {
+    spdlog::error("event=compaction_failed zone={} error=\"{}\" action=\"the change log keeps growing\"", z.origin_text(), error);
+    return;
+  }
+  overlay_base_[key_of(z.origin())] = base;
+  try {
+    log.clear();
+  } catch (const std::exception& e) {
+    spdlog::error("event=compaction_failed zone={} error=\"{}\"", z.origin_text(), e.what());
+    return;
+  }
+  spdlog::info("event=changes_compacted zone={} serial={} entries={} log_bytes={} overlay_bytes={}", z.origin_text(), z.serial(),
+               entries, bytes, text.size());
 }
 
 // The first entry of a log is tagged with the fingerprint of the file's data it applies to
@@ -129,7 +219,8 @@ Updates::Outcome Updates::commit(const std::string& origin, const std::string& w
   if (!log) return {wire::rcode::SERVFAIL, "no change log to write the change to", current};
   try {
     zone::Changeset cs = zone::diff_versions(zone::tagged_zone_rrs(*current), zone::tagged_zone_rrs(*next));
-    uint64_t base = log->empty() ? zone_data_fingerprint(*current) : log->last_tag();
+    uint64_t base = !log->empty() ? log->last_tag() : overlay_base_.count(origin) ? overlay_base_[origin]
+                                                                                 : zone_data_fingerprint(*current);
     if (!log->empty() && cs.serial_from != log->last_serial()) {
       cs.serial_from = log->last_serial();
       zone::set_soa_serial(cs.removed.front().rdata, cs.serial_from);
@@ -140,6 +231,10 @@ Updates::Outcome Updates::commit(const std::string& origin, const std::string& w
   }
   zones_.publish(zones_.load()->with_zone(next));
   applied.fetch_add(1);
+  if (log->entries() >= change_log_compact_entries || log->size_bytes() >= change_log_compact_bytes) {
+    uint64_t base = log->last_tag();
+    compact(*next, *log, base);
+  }
   spdlog::info("event=change_applied zone={} by=\"{}\" serial={} previous_serial={} added={} removed={}", next->origin_text(),
                who, next->serial(), current->serial(), r.added, r.removed);
   if (on_version_) on_version_(current, next);
@@ -176,6 +271,7 @@ void Updates::remove_zone(const std::string& origin) {
   zones_.publish(zones_.load()->without_zone(o));
   logs_.erase(origin);
   if (z) {
+    drop_changes(*z, nullptr);
     std::error_code ec;
     std::filesystem::remove(path_for(*z), ec);
   }

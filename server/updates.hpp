@@ -22,12 +22,19 @@
 
 namespace apexd::server {
 
+/// A change log is compacted into the zone's overlay (state_dir/changes/ZONE.overlay: the zone
+/// in zone-file syntax, cf_tags kept) past this many entries or bytes, so it never grows without
+/// bound and a restart replays at most this much.
+inline constexpr size_t change_log_compact_entries = 100;
+inline constexpr uint64_t change_log_compact_bytes = uint64_t(1) << 20;
+
 /// Every zone's run-time changes live in `dir` (state_dir/changes) as a change log in the
 /// journal format: each applied update one checksummed, fsync'd entry, written before the
-/// update is acknowledged. The operator's zone file is never rewritten (its comments, and the
-/// cf_tags proxied markers in them, stay). A zone loaded from its file gets its change log
-/// replayed when the log was made on this very file's data; a file edited by hand (and
-/// reloaded) wins: its older change log is dropped (Knot's `zonefile-load: difference` rule).
+/// update is acknowledged, and compacted into an overlay beside it (change_log_compact_entries).
+/// The operator's zone file is never rewritten (its comments, and the cf_tags proxied markers in
+/// them, stay). A zone loaded from its file gets its overlay and change log replayed when they
+/// were made on this very file's data; a file edited by hand (and reloaded) wins: its older
+/// overlay and change log are dropped (Knot's `zonefile-load: difference` rule).
 class Updates {
  public:
   using OnVersion = std::function<void(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after)>;
@@ -72,7 +79,15 @@ class Updates {
   std::atomic<uint64_t> applied{0}, refused{0}, failed{0}, unchanged{0};
 
  private:
+  struct Overlay {
+    uint64_t base = 0;  ///< zone_data_fingerprint of the file it was made on
+    std::shared_ptr<const zone::Zone> zone;
+  };
   Outcome apply(const std::vector<uint8_t>& request, const std::string& origin, const std::string& key);
+  std::string overlay_path_for(const zone::Zone& z) const;
+  std::optional<Overlay> read_overlay(const zone::Zone& z, std::string& error) const;
+  void drop_changes(const zone::Zone& z, zone::Journal* log);
+  void compact(const zone::Zone& z, zone::Journal& log, uint64_t base);
   zone::Journal* log_for(const zone::Zone& z);
   std::string path_for(const zone::Zone& z) const;
 
@@ -81,6 +96,7 @@ class Updates {
   SnapshotCell<zone::ZoneSet>& zones_;
   OnVersion on_version_;
   std::unordered_map<std::string, zone::Journal> logs_;  ///< by origin; touched on io_ only
+  std::unordered_map<std::string, uint64_t> overlay_base_;  ///< zones with an overlay: the file data it was made on
   bool dir_failed_ = false;
 };
 

@@ -41,7 +41,11 @@ apexd serves file.test. from a zone file (with a proxied name in cf_tags),
    is served, the API-created zones come back; DELETE of an API zone → 204
    and REFUSED, and it stays gone after a restart; DELETE of the file zone →
    422 (it is the config's);
-9. rate limit: after 10 wrong keys from one address, 429 even with the right
+9. compaction: 105 PATCHes of the file zone compact its change log into
+   state_dir/changes/file.test.overlay (zone-file text, cf_tags kept) at 100
+   entries, the zone file untouched; SIGKILL and restart serve everything
+   (overlay=yes); the zone file edited and reloaded wins over the overlay;
+10. rate limit: after 10 wrong keys from one address, 429 even with the right
    key (last, as it locks this address out for a minute).
 """
 import json
@@ -413,6 +417,52 @@ def check_durability(res, api, apexd, binary, conf, port, workdir):
     return apexd
 
 
+def check_compaction(res, api, apexd, binary, conf, port, workdir):
+    """105 changes to the file zone: the change log is compacted into the overlay (zone-file
+    syntax, cf_tags kept) at 100 entries; the zone file is never written; a SIGKILL and restart
+    serve all of it; an edit of the zone file wins over the overlay."""
+    zone_file = os.path.join(workdir, "file.test.zone")
+    with open(zone_file, "rb") as f:
+        original = f.read()
+    started = time.monotonic()
+    statuses = [patch(api, "file.test.", [{"name": "n%d.file.test." % i, "type": "TXT", "ttl": 60,
+                                           "changetype": "REPLACE", "records": [{"content": "\"v%d\"" % i}]}])[0]
+                for i in range(105)]
+    took = time.monotonic() - started
+    print("NOTE 105 PATCHes (each fsync'd before its 204) in %.2f s" % took)
+    overlay = os.path.join(workdir, "state", "changes", "file.test.overlay")
+    log = os.path.join(workdir, "state", "changes", "file.test.changes")
+    text = open(overlay).read() if os.path.exists(overlay) else ""
+    res.check(statuses.count(204) == 105 and "event=changes_compacted zone=file.test." in apexd.stderr()
+              and "n90.file.test." in text and re.search(r"www\.file\.test\.\t300\tIN\tA\t192\.0\.2\.1 ; cf_tags=cf-proxied:true", text)
+              and os.path.getsize(log) < 4096,
+              "100 changes compact the change log into state_dir/changes/file.test.overlay (zone-file text, "
+              "cf_tags kept; the log cut back)", "  statuses %s\n  log %s bytes\n%s" % (
+                  sorted(set(statuses)), os.path.getsize(log) if os.path.exists(log) else None, harness.tail(text, 5)))
+    with open(zone_file, "rb") as f:
+        res.check(f.read() == original, "the operator's zone file is never written")
+    os.kill(apexd.pid, signal.SIGKILL)
+    apexd.popen.wait(timeout=5)
+    apexd = harness.start_apexd_config(binary, conf, port, "file.test.", workdir)
+    served = [addresses(port, "n%d.file.test." % i, "TXT") for i in (0, 50, 99, 104)]
+    res.check(served == [['"v0"'], ['"v50"'], ['"v99"'], ['"v104"']] and addresses(port, "www.file.test.") == ["203.0.113.7"]
+              and "overlay=yes" in apexd.stderr(),
+              "after SIGKILL: the overlay and the changes after it are served, www still proxied (changes_replayed overlay=yes)",
+              "  %s %s\n%s" % (served, addresses(port, "www.file.test."), harness.tail(apexd.stderr(), 6)))
+    with open(zone_file, "w") as f:
+        f.write(FILE_ZONE.replace(" 1 3600", " 500 3600") + "edited A 192.0.2.8\n")
+    mark = len(apexd.stderr())
+    os.kill(apexd.pid, signal.SIGHUP)
+    harness_wait = time.monotonic() + 10
+    while time.monotonic() < harness_wait and "event=reload trigger=sighup" not in apexd.stderr()[mark:]:
+        time.sleep(POLL)
+    res.check(addresses(port, "edited.file.test.") == ["192.0.2.8"] and addresses(port, "n0.file.test.", "TXT") == []
+              and not os.path.exists(overlay) and "event=changes_dropped zone=file.test." in apexd.stderr()[mark:],
+              "the zone file edited and reloaded wins: the overlay is dropped, the file's data served",
+              "  %s\n%s" % (addresses(port, "n0.file.test.", "TXT"), harness.tail(apexd.stderr()[mark:], 6)))
+    return apexd
+
+
 def check_rate_limit(res, api):
     codes = [api.call("GET", "/api/v1/servers/localhost", key="wrong-key-%d-xxxxxxxx" % i)[0] for i in range(12)]
     status, _, body = api.call("GET", "/api/v1/servers/localhost")
@@ -438,6 +488,7 @@ def body(args, res, workdir):
     check_flatten_proxied(res, api, port)
     check_transfer_notify_export(res, api, port)
     apexd = check_durability(res, api, apexd, binary, conf, port, workdir)
+    apexd = check_compaction(res, api, apexd, binary, conf, port, workdir)
     check_rate_limit(res, api)
     errors = [l for l in apexd.stderr().splitlines() if " error " in l or "critical" in l]
     res.check(not errors, "apexd logged no error", harness.tail("\n".join(errors)))
