@@ -9,7 +9,7 @@ bash scripts/install-deps.sh --test
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAPEXD_FUZZ=ON \
   -DBUILD_TESTING=OFF >/dev/null
 cmake --build build-fuzz --target fuzz_packet fuzz_zone fuzz_zone_diff fuzz_response fuzz_config fuzz_xfr_in \
-  fuzz_journal fuzz_update
+  fuzz_journal fuzz_update fuzz_api
 cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAPEXD_WERROR=ON -DAPEXD_SANITIZE=ON \
   -DAPEXD_FUZZ_DIR="$PWD/build-fuzz" -DAPEXD_FUZZ_SECONDS="${APEXD_FUZZ_SECONDS:-60}" >/dev/null
 cmake --build build-test
