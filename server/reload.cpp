@@ -62,7 +62,7 @@ class PreviousFinder {
   }
 
  private:
-  const std::vector<std::shared_ptr<const zone::Zone>>& zones_;
+  const zone::ZoneList& zones_;
   const zone::ZoneSet& current_;
   size_t offset_ = 0;
 };

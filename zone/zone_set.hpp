@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "zone/origin_index.hpp"
+#include "zone/zone_list.hpp"
 #include "zone/zone.hpp"
 
 namespace apexd::zone {
@@ -23,7 +24,7 @@ struct FailedZone {
 /// All zones served at one moment. Immutable once built; readers hold a shared_ptr snapshot.
 class ZoneSet {
  public:
-  ZoneSet() = default;
+  ZoneSet() : by_origin_(std::make_shared<const OriginIndex>()) {}
   explicit ZoneSet(std::vector<std::shared_ptr<const Zone>> zones, std::vector<FailedZone> failed = {});
   // The indexes hold views into the zones and failed_ (moving keeps those in place, copying would not).
   ZoneSet(const ZoneSet&) = delete;
@@ -48,22 +49,27 @@ class ZoneSet {
   const FailedZone* failed_below(wire::NameView lower, const Zone* found) const noexcept;
 
   /// A copy of this set with `z` in place of the zone of its origin (added when there is none;
-  /// a failed entry for that origin is dropped). O(number of zones), with no per-zone allocation.
+  /// a failed entry for that origin is dropped). Shares every zone but one chunk of the list,
+  /// and the origin index when z replaces a zone (a copy of its flat table when z is new).
   std::shared_ptr<const ZoneSet> with_zone(std::shared_ptr<const Zone> z) const;
-  /// A copy without the zone (or failed entry) whose origin is `lower`.
+  /// A copy without the zone (or failed entry) whose origin is `lower`; the last zone takes its
+  /// position (the order of zones() is not kept).
   std::shared_ptr<const ZoneSet> without_zone(wire::NameView lower) const;
 
-  const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
+  const ZoneList& zones() const { return zones_; }
   const std::vector<FailedZone>& failed() const { return failed_; }
 
  private:
-  std::vector<std::shared_ptr<const Zone>> zones_;
+  ZoneSet(ZoneList zones, std::shared_ptr<const OriginIndex> index, std::vector<FailedZone> failed);
+  void index_failed();
+
+  ZoneList zones_;
   std::vector<FailedZone> failed_;
   std::string_view origin_at(size_t i) const noexcept {
     wire::NameView o = zones_[i]->origin();  // stored lowercase
     return {reinterpret_cast<const char*>(o.data()), o.size()};
   }
-  OriginIndex by_origin_;  ///< positions in zones_
+  std::shared_ptr<const OriginIndex> by_origin_;  ///< positions in zones_ (shared by sets with the same positions)
   std::unordered_map<std::string_view, size_t> failed_by_origin_;  ///< index into failed_
 };
 
