@@ -1,25 +1,27 @@
 #!/usr/bin/python3
-"""apexd produces a catalog zone (RFC 9432, version 2); knotd 3.2, configured
-once with only the catalog, consumes it: zones created through apexd's API
-appear on knotd without touching knotd's config, and deleted ones go.
+"""apexd produces a catalog zone (RFC 9432, version 2); knotd 3.2 and named
+9.18, each configured once with only the catalog, consume it: zones created
+through apexd's API appear on both without touching their configs, and
+deleted ones go.
 
-    /usr/bin/python3 tests/integration/catalog_knot.py --apexd build-rel/apexd
+    /usr/bin/python3 tests/integration/catalog_produce.py --apexd build-rel/apexd
 
 apexd serves file.test. (a zone file) and catalog.apexd. ([catalog] with
 allow_transfer 127.0.0.0/8 and notify = knotd); [control.zone_defaults] give
 API-created zones allow_transfer and notify = knotd. knotd has one zone,
 catalog.apexd., with `catalog-role: interpret` and a member template whose
-primary is apexd. Checks:
+primary is apexd; named has catalog.apexd. as a secondary zone and in its
+catalog-zones option (default-primaries apexd, in-memory). Checks:
 
 1. apexd's catalog by AXFR: SOA, NS invalid., version TXT "2", one PTR per
    primary zone at <label>.zones (file.test.), the label 16 hex digits; the
    catalog is not a member of itself;
-2. knotd, started with the catalog alone, serves file.test. (its SOA serial
-   equals apexd's);
+2. knotd and named, started with the catalog alone, serve file.test. (their
+   SOA serial equals apexd's);
 3. a zone created through the API (POST) gets a new catalog serial, apexd
-   NOTIFYs knotd, and knotd serves the new zone within 10 s (time printed);
-   a PATCH to it reaches knotd too (member NOTIFY, IXFR);
-4. DELETE through the API: the catalog drops it and knotd stops serving it
+   NOTIFYs both, and both serve the new zone within 10 s (times printed);
+   a PATCH to it reaches them too (member NOTIFY, IXFR);
+4. DELETE through the API: the catalog drops it and both stop serving it
    (REFUSED or no answer) within 10 s;
 5. a restart of apexd keeps the member labels (same PTR owners) and gives
    the catalog a serial past the one before.
@@ -41,6 +43,7 @@ from harness import HOST
 
 KEY = "catalog-test-api-key-0123"
 KNOTD = "/usr/sbin/knotd"
+NAMED = "/usr/sbin/named"
 CATALOG = "catalog.apexd."
 WAIT = 10.0
 
@@ -100,7 +103,41 @@ def members(cat):
     return {v[0]: k[0] for k, v in cat.items() if k[1] == "PTR" and k[0].endswith(".zones." + CATALOG)}
 
 
-def write_apexd(workdir, port, cport, kport):
+def write_named(d, nport, aport):
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "named.conf")
+    with open(path, "w") as f:
+        f.write("""options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    session-keyfile "{d}/session.key";
+    managed-keys-directory "{d}";
+    listen-on port {nport} {{ {h}; }};
+    listen-on-v6 {{ none; }};
+    automatic-interface-scan no;
+    recursion no;
+    dnssec-validation no;
+    notify no;
+    allow-new-zones yes;
+    catalog-zones {{
+        zone "{cat}" default-primaries {{ {h} port {aport}; }} in-memory yes min-update-interval 1;
+    }};
+}};
+
+controls {{ }};
+
+zone "{cat}" {{
+    type secondary;
+    primaries {{ {h} port {aport}; }};
+    file "{d}/catalog.db";
+    allow-notify {{ {h}; }};
+    notify no;
+}};
+""".format(h=HOST, d=d, nport=nport, aport=aport, cat=CATALOG.rstrip(".")))
+    return path
+
+
+def write_apexd(workdir, port, cport, kport, nport):
     with open(os.path.join(workdir, "file.test.zone"), "w") as f:
         f.write(FILE_ZONE)
     conf = os.path.join(workdir, "apexd.toml")
@@ -119,19 +156,19 @@ api_key = "{key}"
 
 [control.zone_defaults]
 allow_transfer = ["127.0.0.0/8"]
-notify = ["{h}:{kport}"]
+notify = ["{h}:{kport}", "{h}:{nport}"]
 
 [catalog]
 origin = "{cat}"
 allow_transfer = ["127.0.0.0/8"]
-notify = ["{h}:{kport}"]
+notify = ["{h}:{kport}", "{h}:{nport}"]
 
 [[zone]]
 origin = "file.test."
 file = "file.test.zone"
 allow_transfer = ["127.0.0.0/8"]
-notify = ["{h}:{kport}"]
-""".format(h=HOST, port=port, cport=cport, kport=kport, key=KEY, cat=CATALOG))
+notify = ["{h}:{kport}", "{h}:{nport}"]
+""".format(h=HOST, port=port, cport=cport, kport=kport, nport=nport, key=KEY, cat=CATALOG))
     return conf
 
 
@@ -195,11 +232,11 @@ def body(args, res, workdir):
     binary = harness.require_apexd(args, res)
     if not binary:
         return
-    if not os.access(KNOTD, os.X_OK):
-        res.fail("knotd installed (scripts/install-deps.sh --test)")
+    if not (os.access(KNOTD, os.X_OK) and os.access(NAMED, os.X_OK)):
+        res.fail("knotd and named installed (scripts/install-deps.sh --test)")
         return
-    port, cport, kport = harness.distinct_ports(3)
-    conf = write_apexd(workdir, port, cport, kport)
+    port, cport, kport, nport = harness.distinct_ports(4)
+    conf = write_apexd(workdir, port, cport, kport, nport)
     apexd = harness.start_apexd_config(binary, conf, port, "file.test.", workdir)
 
     cat = catalog_axfr(port)
@@ -214,43 +251,52 @@ def body(args, res, workdir):
     kdir = os.path.join(workdir, "knot")
     os.makedirs(kdir, exist_ok=True)
     kconf = write_knot(kdir, kport, port)
-    knot = harness._spawn("knotd", [KNOTD, "-c", kconf], kdir, kport, kconf)
-    took = wait_for(lambda: soa_serial(kport, "file.test.") == soa_serial(port, "file.test."))
-    res.check(took is not None, "knotd, configured with the catalog alone, serves file.test. (a member)",
-              "  knotd log:\n%s" % harness.tail(knot.stderr()))
-    if took is not None:
-        print("NOTE knotd had file.test. %.2f s after it started" % took)
+    ndir = os.path.join(workdir, "named")
+    nconf = write_named(ndir, nport, port)
+    consumers = [("knotd", kport, harness._spawn("knotd", [KNOTD, "-c", kconf], kdir, kport, kconf)),
+                 ("named", nport, harness._spawn("named", [NAMED, "-g", "-c", nconf], ndir, nport, nconf))]
+    for name, cp, proc in consumers:
+        took = wait_for(lambda: soa_serial(cp, "file.test.") == soa_serial(port, "file.test."))
+        res.check(took is not None, "%s, configured with the catalog alone, serves file.test. (a member)" % name,
+                  "  %s log:\n%s" % (name, harness.tail(proc.stderr())))
+        if took is not None:
+            print("NOTE %s had file.test. %.2f s after it started" % (name, took))
 
     serial0 = soa_serial(port, CATALOG)
+    t0 = time.monotonic()
     status, text = api(cport, "POST", "/api/v1/servers/localhost/zones",
                        {"name": "customer.test.", "kind": "Native", "nameservers": ["ns1.file.test."]})
     res.check(status == 201, "POST customer.test.: 201", "  %s %s" % (status, text[:300]))
+    for name, cp, proc in consumers:
+        took = wait_for(lambda: soa_serial(cp, "customer.test.") is not None)
+        res.check(took is not None, "%s serves the API-created customer.test. without a config change" % name,
+                  "  %s log:\n%s" % (name, harness.tail(proc.stderr())))
+        if took is not None:
+            print("NOTE %s served customer.test. %.2f s after the POST's 201" % (name, time.monotonic() - t0))
     serial1 = soa_serial(port, CATALOG)
     res.check(serial0 is not None and serial1 is not None and serial1 > serial0,
               "the catalog got a new serial (%s -> %s)" % (serial0, serial1))
     res.check("customer.test." in members(catalog_axfr(port)), "the catalog lists customer.test.")
-    took = wait_for(lambda: soa_serial(kport, "customer.test.") is not None)
-    res.check(took is not None, "knotd serves the API-created customer.test. without a config change",
-              "  knotd log:\n%s" % harness.tail(knot.stderr()))
-    if took is not None:
-        print("NOTE knotd served customer.test. %.2f s after the POST's 201" % took)
     status, text = api(cport, "PATCH", "/api/v1/servers/localhost/zones/customer.test.",
                        {"rrsets": [{"name": "www.customer.test.", "type": "A", "ttl": 60, "changetype": "REPLACE",
                                     "records": [{"content": "192.0.2.44", "disabled": False}]}]})
     want = soa_serial(port, "customer.test.")
-    took = wait_for(lambda: soa_serial(kport, "customer.test.") == want)
-    res.check(status == 204 and took is not None, "a PATCH of customer.test. reaches knotd (serial %s)" % want,
-              "  %s %s, knotd serial %s" % (status, text, soa_serial(kport, "customer.test.")))
+    for name, cp, proc in consumers:
+        took = wait_for(lambda: soa_serial(cp, "customer.test.") == want)
+        res.check(status == 204 and took is not None, "a PATCH of customer.test. reaches %s (serial %s)" % (name, want),
+                  "  %s %s, %s serial %s" % (status, text, name, soa_serial(cp, "customer.test.")))
 
     labels_before = members(catalog_axfr(port))
+    t0 = time.monotonic()
     status, text = api(cport, "DELETE", "/api/v1/servers/localhost/zones/customer.test.")
     res.check(status == 204 and "customer.test." not in members(catalog_axfr(port)),
               "DELETE customer.test.: 204, the catalog drops it", "  %s %s" % (status, text))
-    took = wait_for(lambda: soa_serial(kport, "customer.test.") is None)
-    res.check(took is not None, "knotd stops serving customer.test.",
-              "  knotd log:\n%s" % harness.tail(knot.stderr()))
-    if took is not None:
-        print("NOTE knotd dropped customer.test. %.2f s after the DELETE's 204" % took)
+    for name, cp, proc in consumers:
+        took = wait_for(lambda: soa_serial(cp, "customer.test.") is None)
+        res.check(took is not None, "%s stops serving customer.test." % name,
+                  "  %s log:\n%s" % (name, harness.tail(proc.stderr())))
+        if took is not None:
+            print("NOTE %s dropped customer.test. %.2f s after the DELETE's 204" % (name, time.monotonic() - t0))
 
     serial2 = soa_serial(port, CATALOG)
     harness.stop(apexd)
