@@ -212,6 +212,7 @@ void parse_control(const std::string& path, const toml::table& t, Config& c) {
       if (at != std::string::npos) what.replace(at, 8, "control.zone_defaults.");
       throw ConfigError(what);
     }
+    c.api.defaults = std::move(scratch.zones[0]);
   }
 }
 
@@ -690,6 +691,7 @@ void check_access_keys(const Config& c) {
   std::vector<const ZoneConfig*> all;
   for (const ZoneConfig& z : c.zones) all.push_back(&z);
   if (c.catalog) all.push_back(&*c.catalog);
+  if (c.api.defaults) all.push_back(&*c.api.defaults);  // every zone the API creates gets these keys
   for (const ZoneConfig* zp : all) {
     const ZoneConfig& z = *zp;
     auto check = [&](const std::string& name, const char* field) {

@@ -90,6 +90,7 @@ struct ApiConfig {
   /// The `[[zone]]` keys an API-created zone starts with (`[control.zone_defaults]`: notify,
   /// allow_transfer, allow_update, serial, flatten…), as TOML text, already validated.
   std::string zone_defaults;
+  std::optional<ZoneConfig> defaults;  ///< zone_defaults parsed (its keys checked like a zone's)
   bool enabled() const { return !key.empty(); }
 };
 

@@ -506,3 +506,37 @@ TEST_CASE("parse_config: [server] state_dir is relative to the config file's fol
   CHECK(server::parse_config("[server]\nstate_dir = \"state\"\n" + one_zone, "conf/apexd.toml").state_dir == "conf/state");
   CHECK(server::parse_config("[server]\nstate_dir = \"state\"\n" + one_zone, "apexd.toml").state_dir == "state");
 }
+
+TEST_CASE("[control] API keys, [control.zone_defaults] and [catalog]: errors name file:line and the key") {
+  const std::string listen = "[control]\nlisten = \"127.0.0.1:8053\"\n";
+  struct Case {
+    std::string text, want;
+  } cases[] = {
+      {listen + "api_key = \"short\"\n" + one_zone, "apexd.toml:3: control.api_key: too short"},
+      {"[control]\napi_key = \"0123456789abcdef0\"\n" + one_zone, "control.api_key: the API needs control.listen"},
+      {listen + "api_key = \"0123456789abcdef0\"\napi_key_file = \"k\"\n" + one_zone, "give api_key or api_key_file"},
+      {listen + "api_key = \"0123456789abcdef0\"\n[control.zone_defaults]\norigin = \"x.\"\n" + one_zone,
+       "control.zone_defaults.origin: is set per zone"},
+      {listen + "api_key = \"0123456789abcdef0\"\n[control.zone_defaults]\nflatten = \"sometimes\"\n" + one_zone,
+       "control.zone_defaults.flatten: must be"},
+      {listen + "api_key = \"0123456789abcdef0\"\n[control.zone_defaults]\nallow_update = [{ key = \"nokey\" }]\n" +
+           one_zone,
+       "key nokey. is not defined by a [[key]]"},
+      {"[catalog]\nallow_transfer = [\"192.0.2.1\"]\n" + one_zone, "catalog.origin: missing"},
+      {"[catalog]\norigin = \"example.com.\"\n" + one_zone, "catalog.origin: example.com. is also a [[zone]]"},
+      {"[catalog]\norigin = \"cat.invalid.\"\nfile = \"x\"\n" + one_zone, "catalog.file"},
+      {one_zone + "consume_catalog = true\n", "consume_catalog: only for a secondary zone"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.text);
+    CHECK(error_of(c.text).find(c.want) != std::string::npos);
+  }
+  // With the API on, no [[zone]] at all is fine: the API creates them.
+  server::Config cfg = server::parse_config(listen + "api_key = \"0123456789abcdef0\"\n", path);
+  CHECK(cfg.api.enabled());
+  CHECK(cfg.zones.empty());
+  server::Config cat = server::parse_config("[catalog]\norigin = \"cat.invalid.\"\nnotify = [\"192.0.2.9:53\"]\n" + one_zone, path);
+  REQUIRE(cat.catalog);
+  CHECK(cat.catalog->origin_text == "cat.invalid.");
+  CHECK(cat.catalog->options.notify.size() == 1);
+}
