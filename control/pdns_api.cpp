@@ -26,7 +26,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr uint16_t type_alias = 65401 + 1;  // a stand-in while parsing: ALIAS is a flattened CNAME here
+constexpr uint16_t type_alias = zone::tag_rrtype + 1;  // a stand-in while parsing: ALIAS is a flattened CNAME here
 constexpr uint32_t default_ttl = 3600;      // PowerDNS's default-ttl
 constexpr const char* server_url = "/api/v1/servers/localhost";
 
@@ -318,11 +318,6 @@ RRsetChange parse_rrset(const json::value& v, const std::string& origin, bool pa
 
 using RRsetKey = std::pair<std::string, uint16_t>;  // owner, type
 
-bool tag_applies(uint8_t tag, uint16_t type) {
-  if (tag == zone::tag_proxied) return type == wire::rrtype::A || type == wire::rrtype::AAAA || type == wire::rrtype::CNAME;
-  return type == wire::rrtype::CNAME;
-}
-
 // The zone after `changes`, applied in order (an earlier DELETE clears the way for a later
 // REPLACE, as PowerDNS applies them in one transaction), the serial moved by the zone's policy
 // unless the body set a larger one.
@@ -409,7 +404,7 @@ zone::ZoneEdit apply_changes(const zone::Zone& z, const std::vector<RRsetChange>
   for (const auto& [owner, tag] : tags) {
     auto first = sets.lower_bound({owner, 0});
     bool applies = false;
-    for (auto o = first; o != sets.end() && o->first.first == owner; ++o) applies |= tag_applies(tag, o->first.second);
+    for (auto o = first; o != sets.end() && o->first.first == owner; ++o) applies |= zone::tag_applies(tag, o->first.second);
     if (applies) after.push_back({owner, zone::tag_rrtype, 0, std::string(1, char(tag))});
   }
   for (const zone::Zone::AsideRecord& a : z.aside()) after.push_back({a.owner, a.type, a.ttl, a.rdata});
@@ -509,45 +504,6 @@ json::object server_object() {
                       {"url", server_url},
                       {"config_url", std::string(server_url) + "/config{/config_setting}"},
                       {"zones_url", std::string(server_url) + "/zones{/zone}"}};
-}
-
-std::string query_param(std::string_view query, std::string_view key) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t amp = query.find('&', pos);
-    if (amp == std::string_view::npos) amp = query.size();
-    std::string_view kv = query.substr(pos, amp - pos);
-    size_t eq = kv.find('=');
-    if (kv.substr(0, eq) == key) {
-      std::string v(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1));
-      std::string out;  // %XX and '+' decoded
-      for (size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '+') out += ' ';
-        else if (v[i] == '%' && i + 2 < v.size() + 0 && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
-                 std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
-          out += char(std::stoi(v.substr(i + 1, 2), nullptr, 16));
-          i += 2;
-        } else out += v[i];
-      }
-      return out;
-    }
-    pos = amp + 1;
-  }
-  return {};
-}
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() + 0 && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += char(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 json::value parse_body(std::string_view body) {
@@ -704,6 +660,35 @@ asio::awaitable<ApiResponse> route(const ApiRequest& req, const ApiBackend& b) {
 }
 
 }  // namespace
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += char(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string query_param(std::string_view query, std::string_view key) {
+  for (size_t pos = 0; pos <= query.size();) {
+    size_t amp = std::min(query.find('&', pos), query.size());
+    std::string_view kv = query.substr(pos, amp - pos);
+    size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == key) {
+      std::string v(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1));
+      std::replace(v.begin(), v.end(), '+', ' ');  // form encoding
+      return percent_decode(v);
+    }
+    pos = amp + 1;
+  }
+  return {};
+}
 
 std::string zone_id(std::string_view name_text) {
   std::string out;

@@ -54,6 +54,11 @@ struct ApiBackend {
 /// 400/404/422 with PowerDNS's `{"error": "..."}` body.
 boost::asio::awaitable<ApiResponse> handle_api(const ApiRequest& req, const ApiBackend& backend);
 
+/// The value of `key` in `query` (a URL's part after '?'), %XX and '+' decoded; empty when absent.
+std::string query_param(std::string_view query, std::string_view key);
+/// `s` with %XX escapes decoded (malformed ones kept as they are).
+std::string percent_decode(std::string_view s);
+
 /// A zone's id in URLs as PowerDNS makes it: the name with a trailing dot, bytes other than
 /// letters, digits, '.' and '-' as "=XX" (uppercase hex).
 std::string zone_id(std::string_view name_text);

@@ -159,6 +159,7 @@ std::vector<std::string> get_string_array(const std::string& path, const toml::n
 }
 
 void parse_zones(const std::string& path, const toml::node& n, Config& c);
+ZoneConfig parse_zone_like(const std::string& path, toml::table t, const std::string& prefix);
 
 void parse_control(const std::string& path, const toml::table& t, Config& c) {
   check_keys(path, t, "control.", {"listen", "api_key", "api_key_file", "zone_defaults"});
@@ -200,40 +201,33 @@ void parse_control(const std::string& path, const toml::table& t, Config& c) {
     // Validated here, as one zone's table would be (errors point at the config).
     toml::table probe = *d;
     probe.insert_or_assign("origin", "zone-defaults.invalid.");
-    probe.insert_or_assign("file", "/dev/null");
-    toml::array one;
-    one.push_back(std::move(probe));
-    Config scratch;
-    try {
-      parse_zones(path, one, scratch);
-    } catch (const ConfigError& e) {
-      std::string what = e.what();
-      size_t at = what.find("zone[0].");
-      if (at != std::string::npos) what.replace(at, 8, "control.zone_defaults.");
-      throw ConfigError(what);
-    }
-    c.api.defaults = std::move(scratch.zones[0]);
+    c.api.defaults = parse_zone_like(path, std::move(probe), "control.zone_defaults.");
   }
 }
 
-// [catalog]: parsed as a [[zone]] table would be (errors point at the config), without a file.
-void parse_catalog(const std::string& path, const toml::table& t, Config& c) {
-  check_keys(path, t, "catalog.", {"origin", "allow_transfer", "notify", "notify_key"});
-  if (!t.contains("origin")) fail(path, t.source(), "catalog.origin", "missing (the catalog zone's name, e.g. \"catalog.invalid.\")");
-  toml::table probe = t;
-  probe.insert_or_assign("file", "/dev/null");
+// A table that is not a [[zone]] but holds a zone's keys ([control.zone_defaults], [catalog]),
+// parsed as one [[zone]] table (without a file), errors naming it by `prefix`.
+ZoneConfig parse_zone_like(const std::string& path, toml::table t, const std::string& prefix) {
+  t.insert_or_assign("file", "/dev/null");
   toml::array one;
-  one.push_back(std::move(probe));
+  one.push_back(std::move(t));
   Config scratch;
   try {
     parse_zones(path, one, scratch);
   } catch (const ConfigError& e) {
     std::string what = e.what();
     size_t at = what.find("zone[0].");
-    if (at != std::string::npos) what.replace(at, 8, "catalog.");
+    if (at != std::string::npos) what.replace(at, 8, prefix);
     throw ConfigError(what);
   }
-  c.catalog = std::move(scratch.zones[0]);
+  return std::move(scratch.zones[0]);
+}
+
+// [catalog]: parsed as a [[zone]] table would be (errors point at the config), without a file.
+void parse_catalog(const std::string& path, const toml::table& t, Config& c) {
+  check_keys(path, t, "catalog.", {"origin", "allow_transfer", "notify", "notify_key"});
+  if (!t.contains("origin")) fail(path, t.source(), "catalog.origin", "missing (the catalog zone's name, e.g. \"catalog.invalid.\")");
+  c.catalog = parse_zone_like(path, t, "catalog.");
   c.catalog->file.clear();
   c.catalog->line = t.source().begin.line;
 }

@@ -46,20 +46,6 @@ bool key_matches(const std::string& want, std::string_view got) {
   return crypto::constant_time_equal(a, b);
 }
 
-// The api-key query parameter PowerDNS also takes.
-std::string_view query_key(std::string_view target) {
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view query = target.substr(q + 1);
-  for (size_t pos = 0; pos <= query.size();) {
-    size_t amp = std::min(query.find('&', pos), query.size());
-    std::string_view kv = query.substr(pos, amp - pos);
-    if (kv.starts_with("api-key=")) return kv.substr(8);
-    pos = amp + 1;
-  }
-  return {};
-}
-
 asio::awaitable<http::response<http::string_body>> api(const http::request<http::string_body>& req, ControlState& st,
                                                        const std::string& client) {
   http::response<http::string_body> res{http::status::ok, req.version()};
@@ -74,7 +60,11 @@ asio::awaitable<http::response<http::string_body>> api(const http::request<http:
   auto& f = st.failures[client];
   if (now - f.since > api_failure_window) f = {0, now};
   auto header = req.find("X-API-Key");
-  std::string_view key = header != req.end() ? std::string_view(header->value()) : query_key(req.target());
+  // X-API-Key, or the api-key query parameter PowerDNS also takes.
+  std::string_view target = req.target();
+  std::string_view query = target.find('?') == std::string_view::npos ? std::string_view() : target.substr(target.find('?') + 1);
+  std::string from_query = header != req.end() ? std::string() : control::query_param(query, "api-key");
+  std::string_view key = header != req.end() ? std::string_view(header->value()) : std::string_view(from_query);
   if (st.h.api_key.empty() || !st.h.api) {
     json_error(http::status::not_found, "Not Found: the API is off (set control.api_key)");
   } else if (f.count >= api_max_key_failures) {

@@ -46,12 +46,12 @@ namespace {
 
 std::string bytes_of(std::span<const uint8_t> s) { return std::string(reinterpret_cast<const char*>(s.data()), s.size()); }
 
+}  // namespace
+
 bool tag_applies(uint8_t tag, uint16_t type) {
   if (tag == tag_proxied) return type == wire::rrtype::A || type == wire::rrtype::AAAA || type == wire::rrtype::CNAME;
   return type == wire::rrtype::CNAME;
 }
-
-}  // namespace
 
 std::vector<JournalRR> tagged_zone_rrs(const Zone& z) {
   std::vector<JournalRR> out = zone_rrs(z);

@@ -31,6 +31,9 @@ inline constexpr uint16_t tag_rrtype = 65401;
 /// Its one-byte RDATA.
 inline constexpr uint8_t tag_proxied = 1, tag_flatten_cname = 2;
 
+/// Whether a tag (tag_proxied, tag_flatten_cname) applies to records of `type` at its name.
+bool tag_applies(uint8_t tag, uint16_t type);
+
 /// zone_rrs(z) and a tag RR for each name proxied or flattened by its records' cf_tags (names
 /// the config lists as proxied, or that the zone's flatten mode covers, have none: the config
 /// keeps deciding those).

@@ -85,6 +85,10 @@ TEST_CASE("zone ids are PowerDNS's: =XX escapes, a trailing dot, accepted withou
   CHECK(control::zone_id_to_name("example.org") == "example.org.");
   CHECK_FALSE(control::zone_id_to_name("bad=5").has_value());
   CHECK_FALSE(control::zone_id_to_name("bad=zz.").has_value());
+  CHECK(control::query_param("zone=a.b.&rrsets=false", "rrsets") == "false");
+  CHECK(control::query_param("api-key=x%2By+z", "api-key") == "x+y z");
+  CHECK(control::query_param("zone=a", "rrsets").empty());
+  CHECK(control::percent_decode("a%2Fb%zz") == "a/b%zz");
 }
 
 TEST_CASE("GET a zone: rrsets with presentation content, flattened CNAMEs as ALIAS, proxied names flagged") {

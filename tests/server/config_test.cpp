@@ -4,7 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -531,6 +535,22 @@ TEST_CASE("[control] API keys, [control.zone_defaults] and [catalog]: errors nam
     CAPTURE(c.text);
     CHECK(error_of(c.text).find(c.want) != std::string::npos);
   }
+  // api_key_file: the first line, white space trimmed, relative to the config's folder.
+  std::string dir = std::filesystem::temp_directory_path() / ("apexd-cfg-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir + "/api.key") << "0123456789abcdef0123  \n";
+    std::ofstream(dir + "/empty.key") << "\n";
+  }
+  server::Config kf = server::parse_config(listen + "api_key_file = \"api.key\"\n", dir + "/apexd.toml");
+  CHECK(kf.api.key == "0123456789abcdef0123");
+  try {
+    server::parse_config(listen + "api_key_file = \"empty.key\"\n", dir + "/apexd.toml");
+    CHECK(false);
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("holds no key") != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
   // With the API on, no [[zone]] at all is fine: the API creates them.
   server::Config cfg = server::parse_config(listen + "api_key = \"0123456789abcdef0\"\n", path);
   CHECK(cfg.api.enabled());
