@@ -28,8 +28,8 @@ struct Written {
 class Answerer {
  public:
   Answerer(const zone::ZoneSet& zones, const zone::Zone& z, const wire::Query& q, wire::PacketWriter& w,
-           const AliasContext& alias)
-      : zones_(zones), z_(z), q_(q), w_(w), alias_(alias) {
+           const AliasContext& alias, const AnswerDnssec& dnssec)
+      : zones_(zones), z_(z), q_(q), w_(w), alias_(alias), keys_(dnssec.keys), signer_(dnssec.signer) {
     sname_.assign(q.qname.view());
   }
 
@@ -45,6 +45,8 @@ class Answerer {
     return result(state, aa);
   }
 
+  bool throttled() const { return throttled_; }
+
   AnswerResult result(AnswerState state, bool aa) const {
     AnswerResult r;
     r.state = state;
@@ -57,6 +59,9 @@ class Answerer {
     r.ede_text = ede_text_;
     r.target = target_;
     r.target_type = target_type_;
+    r.throttled = throttled_;
+    r.signing_failed = failed_;
+    if (signer_) r.signatures_valid_until = signer_->valid_until();
     return r;
   }
 
@@ -88,6 +93,9 @@ class Answerer {
     // DS at a cut is answered from the parent side; anything else at or below a cut is a referral.
     if (((node_->flags & zone::node_delegation) && qtype != rrtype::DS) || (node_->flags & zone::node_nonauth))
       return AnswerState::delegation;
+    if (keys_ && (node_->flags & zone::node_apex) && keys_->apex_rrset(qtype)) return put_keyset(qtype);
+    // An NSEC query on a signed zone gets the NSEC we would deny with (knotd's onlinesign does).
+    if (signer_ && qtype == rrtype::NSEC) return put_denial(Section::answer, false) ? AnswerState::hit : stop();
     if (node_->flags & (zone::node_proxied | zone::node_flattened)) {
       // No query type reveals what is behind a flattened or proxied name (DESIGN.md).
       if (qtype == rrtype::A || qtype == rrtype::AAAA || qtype == rrtype::ANY)
@@ -112,7 +120,29 @@ class Answerer {
       set = z_.rrset(*node_, qtype);
     }
     if (!set) return AnswerState::nodata;
-    if (!put_rrset(Section::answer, sname_.view(), *set, set->ttl)) return truncate();
+    if (!put_rrset(Section::answer, sname_.view(), *set, set->ttl, node_)) return stop();
+    return AnswerState::hit;
+  }
+
+  // DNSKEY, CDS or CDNSKEY at the apex of a signed zone: from the keys, with the SOA's TTL
+  // (Knot's dnskey-ttl default), signed by the KSKs.
+  AnswerState put_keyset(uint16_t type) {
+    const auto& rdatas = *keys_->apex_rrset(type);
+    if (rdatas.empty()) return AnswerState::nodata;
+    uint32_t ttl = z_.soa().ttl;
+    wire::PacketWriter::Mark m = w_.mark();
+    std::array<std::span<const uint8_t>, 16> spans;
+    size_t n = 0;
+    for (const auto& rd : rdatas) {
+      if (!w_.put_rr(Section::answer, sname_.view(), type, wire::rrclass::IN, ttl, rd)) {
+        w_.rollback(m);
+        return truncate();
+      }
+      if (n < spans.size()) spans[n++] = rd;
+    }
+    if (signer_ && !signed_ok(signer_->sign(w_, Section::answer, sname_.view(), z_.origin(), type, ttl, ttl,
+                                            {spans.data(), n}), Section::answer, m))
+      return stop();
     return AnswerState::hit;
   }
 
@@ -120,12 +150,19 @@ class Answerer {
   AnswerState alias_answer(uint16_t type) {
     const bool proxied = node_->flags & zone::node_proxied;
     flattened_ = flattened_ || !proxied;
+    wire::PacketWriter::Mark before = w_.mark();
     AliasOutcome o = proxied ? answer_proxied(alias_, sname_.view(), type, w_)
                              : answer_flattened(alias_, zones_, z_, *node_, sname_.view(), type, w_);
     reusable_until_ = (o.from_resolution || o.stale) ? resolver::TimePoint::min() : std::min(reusable_until_, o.same_until);
     switch (o.status) {
       case AliasStatus::written:
         if (o.stale) ede_code_ = o.ede_code;
+        if (signer_) {
+          NameBuf lower;
+          NameView owner = signed_owner(sname_.view(), node_, lower, true);
+          if (!signed_ok(signer_->sign_written(w_, before, sname_.view(), owner, type, o.ttl_bound), Section::answer, before))
+            return stop();
+        }
         return AnswerState::hit;
       case AliasStatus::nodata:
         if (o.stale) ede_code_ = o.ede_code;
@@ -181,7 +218,7 @@ class Answerer {
     // owner, so only the visited-wildcard check below stops those loops (Knot does the same).
     bool added = false;
     if (wire::name_is_wildcard(z_.name(*link)) || !already_written(&set)) {
-      if (!put_rrset(Section::answer, owner, set, set.ttl)) return truncate();
+      if (!put_rrset(Section::answer, owner, set, set.ttl, link)) return stop();
       added = true;
     }
     NameBuf target;
@@ -233,21 +270,38 @@ class Answerer {
   AnswerState solve_authority(AnswerState state) {
     switch (state) {
       case AnswerState::miss:
-        rcode_ = wire::rcode::NXDOMAIN;
+        // RFC 9824 §3: signed, a name that does not exist is answered as one that has no data
+        // of the type, with an NSEC whose bitmap says NXNAME.
+        rcode_ = signer_ ? wire::rcode::NOERROR : wire::rcode::NXDOMAIN;
         [[fallthrough]];
       case AnswerState::nodata:
         // RFC 2308 §3: SOA with TTL = min(SOA TTL, MINIMUM). Not fitting does not set TC.
-        if (!put_rrset(Section::authority, z_.origin(), z_.soa(), z_.negative_ttl()))
+        if (!put_rrset(Section::authority, z_.origin(), z_.soa(), z_.negative_ttl(), &z_.apex()))
           return AnswerState::truncated;
+        if (signer_ && !put_denial(Section::authority, state == AnswerState::miss)) return stop();
         return state;
       case AnswerState::delegation: {
         const Node* cut = node_;
         while (!(cut->flags & zone::node_delegation)) cut = z_.parent(*cut);
         node_ = cut;
         const RRset& ns = *z_.rrset(*cut, rrtype::NS);
-        if (!put_rrset(Section::authority, z_.name(*cut), ns, ns.ttl)) return truncate();
+        // RFC 4035 §3.1.4: the NS of a referral is not signed; its DS is, or an NSEC proves there is none.
+        if (!put_rrset(Section::authority, z_.name(*cut), ns, ns.ttl, nullptr, false)) return truncate();
+        if (signer_) {
+          if (const RRset* ds = z_.rrset(*cut, rrtype::DS)) {
+            if (!put_rrset(Section::authority, z_.name(*cut), *ds, ds->ttl, cut)) return stop();
+          } else if (!put_nsec_at(Section::authority, z_.name(*cut), z_.name(*cut), cut, rrtype::DS)) {
+            return stop();
+          }
+        }
         return state;
       }
+      case AnswerState::hit:
+        // RFC 4035 §3.1.3.3: an answer expanded from a wildcard comes with the proof that the
+        // name asked for (its next closer name) does not exist.
+        for (size_t i = 0; signer_ && i < nproofs_; ++i)
+          if (!put_wildcard_proof(proofs_[i].view())) return stop();
+        return state;
       default:
         return state;
     }
@@ -267,7 +321,10 @@ class Answerer {
           if (!glue) continue;
           NameView owner = z_.additional_name(a);
           if (already_written(glue)) continue;
-          if (!put_rrset(Section::additional, owner, *glue, glue->ttl)) {
+          // Glue is not signed (RFC 4035 §2.2); authoritative data is, when there is room.
+          bool auth = !(target->flags & (zone::node_nonauth | zone::node_delegation)) &&
+                      !wire::name_is_wildcard(z_.name(*target));
+          if (!put_rrset(Section::additional, owner, *glue, glue->ttl, target, auth)) {
             // RFC 9471 §3: missing required glue makes the referral truncated.
             if (state == AnswerState::delegation && a.mandatory) return truncate();
             continue;
@@ -280,8 +337,144 @@ class Answerer {
 
   // --- helpers --------------------------------------------------------------------------
 
-  bool put_rrset(Section s, NameView owner, const RRset& set, uint32_t ttl) {
-    return put_rdatas(s, owner, set, ttl, [](size_t) { return true; });
+  // Writes `set` whole, then (signing) its RRSIGs. `source` is the node the RRset comes from:
+  // a wildcard's RRset is signed under the wildcard name.
+  bool put_rrset(Section s, NameView owner, const RRset& set, uint32_t ttl, const Node* source = nullptr,
+                 bool sign = true) {
+    wire::PacketWriter::Mark before = w_.mark();
+    if (!put_rdatas(s, owner, set, ttl, [](size_t) { return true; })) return false;
+    if (!signer_ || !sign) return true;
+    NameBuf lower;
+    NameView signed_as = signed_owner(owner, source, lower, s == Section::answer);
+    return signed_ok(signer_->sign_rrset(w_, s, owner, signed_as, z_, set, ttl), s, before);
+  }
+
+  // The owner an RRset is signed under: the wildcard's name for an expansion (RFC 4035
+  // §5.3.2; remembered for the proof of the expanded name's absence when `prove`), else the
+  // owner lowercased.
+  NameView signed_owner(NameView owner, const Node* source, NameBuf& lower, bool prove) {
+    if (source && wire::name_is_wildcard(z_.name(*source)) && !wire::name_equal(owner, z_.name(*source))) {
+      if (prove) remember_proof(owner, *source);
+      return z_.name(*source);
+    }
+    wire::name_to_lower(owner, lower.data.data());
+    lower.len = uint8_t(owner.size());
+    return lower.view();
+  }
+
+  // What a signing step's status means for the answer; on false the packet is back at `before`.
+  bool signed_ok(AnswerSigner::Status st, Section s, const wire::PacketWriter::Mark& before) {
+    switch (st) {
+      case AnswerSigner::Status::written:
+        return true;
+      case AnswerSigner::Status::no_room:
+        // RFC 4035 §3.1.1: an additional RRset may go without its RRSIG (and without TC).
+        if (s == Section::additional) return true;
+        w_.rollback(before);
+        w_.set_tc();
+        return false;
+      case AnswerSigner::Status::throttled:
+        throttled_ = true;
+        w_.rollback(before);
+        return false;
+      case AnswerSigner::Status::failed:
+        break;
+    }
+    w_.rollback(before);
+    failed_ = true;
+    rcode_ = wire::rcode::SERVFAIL;
+    return false;
+  }
+
+  // After a failed put: truncated (TC is set unless the signer ran out of budget or failed).
+  AnswerState stop() {
+    if (!throttled_ && !failed_) w_.set_tc();
+    return AnswerState::truncated;
+  }
+
+  // --- denial (RFC 9824 compact denial) --------------------------------------------------
+
+  // The NSEC at the current name: NXNAME for a name that does not exist, else the name's types.
+  bool put_denial(Section s, bool nxdomain) {
+    NameBuf lower;
+    wire::name_to_lower(sname_.view(), lower.data.data());
+    lower.len = sname_.len;
+    if (nxdomain) {
+      TypeBitmap types;
+      types.add(rrtype::RRSIG);
+      types.add(rrtype::NSEC);
+      types.add(rrtype_nxname);
+      return put_nsec(s, sname_.view(), lower.view(), types);
+    }
+    return put_nsec_at(s, sname_.view(), lower.view(), node_, s == Section::answer ? 0 : q_.qtype);
+  }
+
+  // An NSEC owned by `owner` listing what `node` answers (minus `absent`, the type denied).
+  bool put_nsec_at(Section s, NameView written, NameView owner_lower, const Node* node, uint16_t absent) {
+    TypeBitmap types;
+    node_types(node, types);
+    if (absent) types.remove(absent);
+    return put_nsec(s, written, owner_lower, types);
+  }
+
+  bool put_nsec(Section s, NameView written, NameView owner_lower, const TypeBitmap& types) {
+    NameBuf next;
+    if (!nsec_successor(owner_lower, next)) return true;  // a 255-byte name ending in 0xFF: no NSEC can follow it
+    wire::PacketWriter::Mark before = w_.mark();
+    return signed_ok(signer_->put_nsec(w_, s, written, owner_lower, next.view(), types, z_.negative_ttl()), s, before);
+  }
+
+  // The types a validator may learn exist at `node`: what clients are answered, so aggressive
+  // use of the NSEC (RFC 8198) never denies one of them. A flattened name answers A and AAAA,
+  // never its CNAME; a proxied one the edge families, never its own addresses.
+  void node_types(const Node* node, TypeBitmap& types) {
+    types.add(rrtype::RRSIG);
+    types.add(rrtype::NSEC);
+    if (!node) return;
+    for (const RRset& set : z_.rrsets(*node)) types.add(set.type);
+    if ((node->flags & zone::node_apex) && keys_) {
+      types.add(rrtype::DNSKEY);
+      if (!keys_->cds.empty()) types.add(rrtype::CDS), types.add(rrtype::CDNSKEY);
+    }
+    if (node->flags & zone::node_proxied) {
+      types.remove(rrtype::A);
+      types.remove(rrtype::AAAA);
+      types.remove(rrtype::CNAME);
+      if (alias_.edges && !alias_.edges->ipv4.empty()) types.add(rrtype::A);
+      if (alias_.edges && !alias_.edges->ipv6.empty()) types.add(rrtype::AAAA);
+    } else if (node->flags & zone::node_flattened) {
+      types.remove(rrtype::CNAME);
+      types.add(rrtype::A);
+      types.add(rrtype::AAAA);
+    }
+  }
+
+  void remember_proof(NameView owner, const Node& wildcard) {
+    // The next closer name: the expanded name cut to one label below the closest encloser.
+    size_t encloser_labels = wire::name_label_count(z_.name(wildcard)) - 1;
+    size_t owner_labels = wire::name_label_count(owner);
+    if (owner_labels <= encloser_labels) return;
+    NameView next_closer = wire::name_strip(owner, owner_labels - encloser_labels - 1);
+    NameBuf lower;
+    wire::name_to_lower(next_closer, lower.data.data());
+    lower.len = uint8_t(next_closer.size());
+    for (size_t i = 0; i < nproofs_; ++i)
+      if (wire::name_equal(proofs_[i].view(), lower.view())) return;
+    if (nproofs_ < proofs_.size()) proofs_[nproofs_++] = lower;
+  }
+
+  // RFC 4470: a minimally covering NSEC, from just before the next closer name to just after.
+  bool put_wildcard_proof(NameView next_closer) {
+    NameBuf before, after;
+    if (!nsec_predecessor(next_closer, before) || !nsec_successor(next_closer, after)) return true;
+    if (z_.find(before.view())) return true;  // a real name there: it would deny its own types
+    TypeBitmap types;
+    types.add(rrtype::RRSIG);
+    types.add(rrtype::NSEC);
+    wire::PacketWriter::Mark m = w_.mark();
+    return signed_ok(signer_->put_nsec(w_, Section::authority, before.view(), before.view(), after.view(), types,
+                                       z_.negative_ttl()),
+                     Section::authority, m);
   }
 
   // The RDATAs of `set` that `keep(i)` selects, whole or not at all.
@@ -341,6 +534,12 @@ class Answerer {
   const wire::Query& q_;
   wire::PacketWriter& w_;
   const AliasContext& alias_;
+  const ZoneKeys* keys_;
+  AnswerSigner* signer_;
+  bool throttled_ = false;
+  bool failed_ = false;
+  std::array<NameBuf, 2> proofs_;
+  size_t nproofs_ = 0;
   uint16_t ede_code_ = no_ede;
   bool flattened_ = false;
   resolver::TimePoint reusable_until_ = resolver::TimePoint::max();
@@ -361,8 +560,8 @@ class Answerer {
 }  // namespace
 
 AnswerResult answer_from_zone(const zone::ZoneSet& zones, const zone::Zone& zone, const wire::Query& q,
-                              wire::PacketWriter& w, const AliasContext& alias) noexcept {
-  return Answerer(zones, zone, q, w, alias).run();
+                              wire::PacketWriter& w, const AliasContext& alias, const AnswerDnssec& dnssec) noexcept {
+  return Answerer(zones, zone, q, w, alias, dnssec).run();
 }
 
 }  // namespace apexd::server

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "server/flattener.hpp"
+#include "server/online_signer.hpp"
 #include "zone/wire/packet_writer.hpp"
 #include "zone/wire/query.hpp"
 #include "zone/zone.hpp"
@@ -30,6 +31,18 @@ struct AnswerResult {
   std::string_view ede_text;
   wire::NameBuf target;         ///< needs_resolution: the external name to resolve (lowercase)
   uint16_t target_type = 0;
+  bool throttled = false;       ///< a signature was needed past the signing budget: nothing useful in `w`
+  bool signing_failed = false;  ///< a signature could not be made: SERVFAIL, nothing useful in `w`
+  /// Signed answers: until when (unix seconds) the signatures written stay the cached ones.
+  uint64_t signatures_valid_until = UINT64_MAX;
+};
+
+/// DNSSEC for one answer: the zone's keys when it is signed (DNSKEY, CDS and CDNSKEY are
+/// answered at its apex whatever the DO bit), and a signer when the answer is to be signed
+/// (DO=1, RFC 4035 §3.2.1).
+struct AnswerDnssec {
+  const ZoneKeys* keys = nullptr;
+  AnswerSigner* signer = nullptr;
 };
 
 /// Writes the answer, authority and additional sections for `q` from `zone` into `w`
@@ -37,7 +50,9 @@ struct AnswerResult {
 /// RFC 4592 wildcards, RFC 6672 DNAME and minimal responses. Never allocates.
 /// Flattened and proxied names are answered through `alias`; when the answer needs the
 /// resolver, the state is needs_resolution and nothing useful is in `w`.
+/// With `dnssec.signer`, every authoritative RRset gets its RRSIGs (RFC 4035 §3.1) and denial
+/// is compact (RFC 9824): NOERROR with an NSEC at the name instead of NXDOMAIN.
 AnswerResult answer_from_zone(const zone::ZoneSet& zones, const zone::Zone& zone, const wire::Query& q,
-                              wire::PacketWriter& w, const AliasContext& alias) noexcept;
+                              wire::PacketWriter& w, const AliasContext& alias, const AnswerDnssec& dnssec = {}) noexcept;
 
 }  // namespace apexd::server

@@ -1,6 +1,7 @@
 #include "server/answer_cache.hpp"
 
 #include <bit>
+#include <chrono>
 #include <cstring>
 #include <random>
 
@@ -38,6 +39,11 @@ bool may_point_into_id(const uint8_t* p, size_t n) {
   return false;
 }
 
+uint64_t unix_now(const HandlerOptions& opts) {
+  if (opts.unix_now) return opts.unix_now;
+  return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
 }  // namespace
 
 AnswerCache::AnswerCache(size_t slots, std::optional<uint64_t> seed)
@@ -60,7 +66,8 @@ HandleResult AnswerCache::answer(const zone::ZoneSet& zones, uint64_t generation
   if (s.epoch == epoch_ && s.key_len == key_len && s.answer_len <= out.size() &&
       std::memcmp(s.key, key, key_len) == 0 &&
       (s.until == resolver::TimePoint::max() ||
-       (res && res->cache().generation() == s.resolver_generation && res->now() <= s.until))) {
+       (res && res->cache().generation() == s.resolver_generation && res->now() <= s.until)) &&
+      (s.valid_until_unix == UINT64_MAX || unix_now(opts) < s.valid_until_unix)) {
     std::memcpy(out.data(), s.answer, s.answer_len);
     out[0] = request[0];  // the ID is the only part of the answer taken from the query unchanged
     out[1] = request[1];
@@ -76,6 +83,7 @@ HandleResult AnswerCache::answer(const zone::ZoneSet& zones, uint64_t generation
     r.zone = s.zone;
     r.flattened = s.flattened;
     r.reusable_until = s.until;
+    r.valid_until_unix = s.valid_until_unix;
     return r;
   }
   // Read before answering: an insert meanwhile moves it, and the slot will not be used.
@@ -99,6 +107,7 @@ HandleResult AnswerCache::answer(const zone::ZoneSet& zones, uint64_t generation
   s.until = r.reusable_until;
   s.resolver_generation = resolver_generation;
   s.flattened = r.flattened;
+  s.valid_until_unix = r.valid_until_unix;
   return r;
 }
 

@@ -18,14 +18,16 @@ namespace apexd::server {
 ///   - for an answer from the resolver's cache: the cache has not changed since (its generation)
 ///     and its TTL has not ticked (the entry is kept until the next whole second of the count-
 ///     down only); answers from a resolution or stale data are never kept;
-///   - the options are the same: one cache per worker and transport (UDP), options fixed.
+///   - the options are the same: one cache per worker and transport (UDP), options fixed;
+///   - for a signed answer: its signatures are still the ones the signature cache holds (the DO
+///     bit is in the key, as part of the OPT record's bytes).
 /// Direct-mapped and bounded: a new answer replaces whatever held its slot, so random names
 /// (a flood) cost one copy each and can not grow anything. Not thread-safe: one per worker.
 class AnswerCache {
  public:
   static constexpr size_t max_key = 96;      ///< query bytes after the ID; longer queries are not kept
-  static constexpr size_t max_answer = 320;  ///< larger answers are not kept
-  static constexpr size_t default_slots = 8192;  ///< about 3.5 MiB per worker
+  static constexpr size_t max_answer = 512;  ///< larger answers are not kept (a signed NODATA is ~400 bytes)
+  static constexpr size_t default_slots = 8192;  ///< about 5 MiB per worker
 
   /// `slots` is rounded up to a power of two. `seed` keys the slot hash: random by default;
   /// tests give a fixed one so which queries share a slot is the same on every run.
@@ -47,6 +49,7 @@ class AnswerCache {
     resolver::TimePoint until = resolver::TimePoint::max();  // max: depends on the zones only
     uint64_t resolver_generation = 0;
     bool flattened = false;
+    uint64_t valid_until_unix = UINT64_MAX;  // signed answers: replayed only while their signatures are current
     uint8_t key[max_key];
     uint8_t answer[max_answer];
   };

@@ -364,6 +364,16 @@ void parse_keys(const std::string& path, const toml::node& n, Config& c) {
   }
 }
 
+void parse_dnssec(const std::string& path, const toml::table& t, Config& c) {
+  check_keys(path, t, "dnssec.", {"signature_cache", "signing_budget", "test_corrupt_signatures"});
+  if (const toml::node* n = t.get("signature_cache"))
+    c.dnssec.signature_cache = size_t(get_int(path, *n, "dnssec.signature_cache", 1000, int64_t(1) << 30));
+  if (const toml::node* n = t.get("signing_budget"))
+    c.dnssec.signing_budget = unsigned(get_int(path, *n, "dnssec.signing_budget", 0, 10000000));
+  if (const toml::node* n = t.get("test_corrupt_signatures"))
+    c.dnssec.test_corrupt_signatures = get_bool(path, *n, "dnssec.test_corrupt_signatures");
+}
+
 void parse_zones(const std::string& path, const toml::node& n, Config& c) {
   const toml::array* arr = n.as_array();
   if (!arr) fail(path, n.source(), "zone", "must be an array of tables ([[zone]])");
@@ -377,7 +387,8 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
     check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify", "notify_key", "serial",
                                       "primaries", "primary_key", "allow_notify", "max_zone_size", "journal_max",
-                                      "allow_update", "consume_catalog"});
+                                      "allow_update", "consume_catalog", "dnssec", "key_dir", "dnssec_algorithm",
+                                      "transfer_unsigned"});
     ZoneConfig z;
     z.line = e.source().begin.line;
     const toml::node* origin = t->get("origin");
@@ -519,6 +530,23 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
       else fail(path, sp->source(), prefix + "serial", "must be \"increment\", \"unixtime\" or \"dateserial\"");
     }
     address_list("notify", z.options.notify);
+    if (const toml::node* n = t->get("dnssec")) z.options.dnssec = get_bool(path, *n, prefix + "dnssec");
+    if (const toml::node* n = t->get("key_dir")) {
+      std::string dir = get_string(path, *n, prefix + "key_dir");
+      if (dir.empty()) fail(path, n->source(), prefix + "key_dir", "must not be empty");
+      z.key_dir = join_path(base, dir);
+    }
+    if (const toml::node* n = t->get("dnssec_algorithm")) {
+      std::string alg = get_string(path, *n, prefix + "dnssec_algorithm");
+      if (!crypto::dnssec_algorithm_from_text(alg))
+        fail(path, n->source(), prefix + "dnssec_algorithm", "must be \"ecdsap256sha256\" or \"ed25519\"");
+      z.dnssec_algorithm = *crypto::dnssec_algorithm_from_text(alg);
+    }
+    if (const toml::node* n = t->get("transfer_unsigned"))
+      z.options.transfer_unsigned = get_bool(path, *n, prefix + "transfer_unsigned");
+    for (const char* f : {"key_dir", "dnssec_algorithm", "transfer_unsigned"})
+      if (const toml::node* n = t->get(f); n && !z.options.dnssec)
+        fail(path, n->source(), prefix + f, "only for a signed zone (dnssec = true)");
     c.zones.push_back(std::move(z));
   }
 }
@@ -750,7 +778,8 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
   toml::table root = parse_toml(quick ? std::string(quick->head) : text, path);
   Config c;
   c.path = path;
-  check_keys(path, root, "", {"server", "log", "control", "proxy", "resolver", "rrl", "key", "zone", "include", "catalog"});
+  check_keys(path, root, "",
+             {"server", "log", "control", "proxy", "resolver", "rrl", "key", "zone", "include", "catalog", "dnssec"});
   if (const toml::node* n = root.get("key")) parse_keys(path, *n, c);
   if (const toml::table* t = table_at(path, root, "rrl")) parse_rrl(path, *t, c);
   if (const toml::table* t = table_at(path, root, "control")) parse_control(path, *t, c);
@@ -759,6 +788,7 @@ Config parse_config(const std::string& text, const std::string& path, ConfigCach
   if (const toml::table* t = table_at(path, root, "proxy")) parse_proxy(path, *t, c);
   if (const toml::table* t = table_at(path, root, "resolver")) parse_resolver(path, *t, c);
   if (const toml::table* t = table_at(path, root, "catalog")) parse_catalog(path, *t, c);
+  if (const toml::table* t = table_at(path, root, "dnssec")) parse_dnssec(path, *t, c);
   if (quick) {
     c.zones = std::move(quick->zones);
   } else if (const toml::node* n = root.get("zone")) {
@@ -788,6 +818,7 @@ std::vector<std::string> config_warnings(const Config& c, size_t proxied_names) 
 }
 
 std::string api_zone_dir(const Config& c) { return c.state_dir + "/zones"; }
+std::string zone_key_dir(const Config& c, const ZoneConfig& z) { return z.key_dir.empty() ? c.state_dir + "/keys" : z.key_dir; }
 std::string catalog_member_dir(const Config& c) { return c.state_dir + "/catalogs"; }
 
 ZoneConfig read_api_zone(const std::string& path) {

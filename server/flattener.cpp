@@ -26,7 +26,9 @@ AliasOutcome write_addresses(wire::PacketWriter& w, NameView owner, uint16_t typ
       return {AliasStatus::truncated};
     }
   }
-  return {AliasStatus::written};
+  AliasOutcome o{AliasStatus::written};
+  o.ttl_bound = ttl;
+  return o;
 }
 
 AliasOutcome write_zone_rrset(wire::PacketWriter& w, NameView owner, const zone::Zone& z, const zone::RRset& s,
@@ -38,7 +40,9 @@ AliasOutcome write_zone_rrset(wire::PacketWriter& w, NameView owner, const zone:
       return {AliasStatus::truncated};
     }
   }
-  return {AliasStatus::written};
+  AliasOutcome o{AliasStatus::written};
+  o.ttl_bound = ttl;
+  return o;
 }
 
 AliasOutcome servfail(uint16_t code, std::string_view text) {
@@ -96,10 +100,12 @@ AliasOutcome answer_external(const AliasContext& ctx, const NameBuf& target, uin
         break;
     }
     out.from_resolution = true;
+    out.ttl_bound = std::max(chain_ttl, stale_answer_ttl);
     return out;
   }
   AliasOutcome out{AliasStatus::needs_resolution};
   static const boost::asio::any_io_executor no_executor;
+  const uint32_t bound = std::max(chain_ttl, stale_answer_ttl);
   resolver::Cache::Probe p = ctx.resolver->probe(ctx.executor ? *ctx.executor : no_executor, target.view(), type,
                                                  [&](const resolver::CacheEntry& e, uint32_t remaining) {
                                                    if (e.expires <= ctx.resolver->now()) return;  // stale: refresh first
@@ -114,6 +120,7 @@ AliasOutcome answer_external(const AliasContext& ctx, const NameBuf& target, uin
                                                  });
   if (p.freshness != resolver::Freshness::fresh) out = AliasOutcome{AliasStatus::needs_resolution};
   if (out.status == AliasStatus::needs_resolution) out.target = target;
+  out.ttl_bound = bound;
   return out;
 }
 

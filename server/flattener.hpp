@@ -53,6 +53,10 @@ struct AliasOutcome {
   /// including this instant (then the TTL counts down). Default (max): nothing time-dependent.
   resolver::TimePoint same_until = resolver::TimePoint::max();
   bool from_resolution = false;  ///< written from a resolution handed in, or stale: never reusable
+  /// The largest TTL these addresses are ever written with under this name (the CNAME chain's
+  /// TTL; the edge TTL): the RRSIG's original TTL, so a TTL counting down in the resolver's
+  /// cache never changes what is signed (RFC 4035 §5.3.3).
+  uint32_t ttl_bound = 0;
 };
 
 /// Writes the edge addresses of `qtype` (A or AAAA) under `owner`.

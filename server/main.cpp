@@ -3,12 +3,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <string>
 
 #include "server/config.hpp"
 #include "server/server.hpp"
+#include "server/zone_keys.hpp"
 #include "zone/record.hpp"
 
 namespace {
@@ -16,12 +18,78 @@ namespace {
 constexpr const char* usage =
     "Usage: apexd [--config FILE]         serve the zones of FILE (default /etc/apexd/apexd.toml)\n"
     "       apexd check [--config FILE]   load the config and every zone, report errors, exit\n"
+    "       apexd keygen --dir DIR [--algorithm ecdsap256sha256|ed25519] [--ksk|--zsk] ZONE\n"
+    "                                     write a DNSSEC key pair as BIND's dnssec-keygen does (default: a KSK/CSK)\n"
+    "       apexd ds [--config FILE] ZONE   print the DS records of the zone's KSKs, for the parent\n"
     "       apexd --version | --help\n";
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// apexd keygen --dir DIR [--algorithm A] [--ksk|--zsk] ZONE
+int keygen_command(int argc, char** argv) {
+  std::string dir, zone, algorithm = "ecdsap256sha256";
+  bool ksk = true;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--dir" && i + 1 < argc) dir = argv[++i];
+    else if ((a == "--algorithm" || a == "-a") && i + 1 < argc) algorithm = argv[++i];
+    else if (a == "--ksk") ksk = true;
+    else if (a == "--zsk") ksk = false;
+    else if (!a.empty() && a[0] != '-' && zone.empty()) zone = a;
+    else {
+      std::cerr << "apexd keygen: unexpected argument '" << a << "'\n" << usage;
+      return 2;
+    }
+  }
+  auto alg = apexd::crypto::dnssec_algorithm_from_text(algorithm);
+  if (dir.empty() || zone.empty() || !alg) {
+    std::cerr << "apexd keygen: needs --dir DIR and a ZONE; --algorithm is ecdsap256sha256 or ed25519\n" << usage;
+    return 2;
+  }
+  try {
+    std::cout << apexd::server::keygen(dir, zone, *alg, ksk, unix_now()) << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+// apexd ds [--config FILE] ZONE
+int ds_command(int argc, char** argv, std::string config_path) {
+  std::string zone;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "--config" || a == "-c") && i + 1 < argc) config_path = argv[++i];
+    else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
+    else if (!a.empty() && a[0] != '-' && zone.empty()) zone = a;
+    else {
+      std::cerr << "apexd ds: unexpected argument '" << a << "'\n" << usage;
+      return 2;
+    }
+  }
+  if (zone.empty()) {
+    std::cerr << "apexd ds: which zone?\n" << usage;
+    return 2;
+  }
+  try {
+    apexd::server::Config cfg = apexd::server::load_config(config_path);
+    for (const std::string& line : apexd::server::ds_records(cfg, zone)) std::cout << line << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string config_path = "/etc/apexd/apexd.toml";
+  if (argc > 1 && std::string(argv[1]) == "keygen") return keygen_command(argc, argv);
+  if (argc > 1 && std::string(argv[1]) == "ds") return ds_command(argc, argv, config_path);
   bool check = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -76,6 +144,7 @@ int main(int argc, char** argv) {
       }
       for (const std::string& w : warnings) std::cerr << "warning: " << w << "\n";
       for (const std::string& w : apexd::server::serving_warnings(cfg, *zones)) std::cerr << "warning: " << w << "\n";
+      (void)apexd::server::load_signer_table(cfg, false, unix_now());  // keys readable and matching (none made)
       std::cout << config_path << ": OK (" << cfg.zones.size() << " zones)\n";
       return 0;
     }

@@ -6,20 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "server/counter.hpp"
 #include "server/query_handler.hpp"
 
 namespace apexd::server {
-
-/// A counter owned by one thread: increments are a plain load and store (no lock prefix);
-/// other threads may read it at any time.
-class Counter {
- public:
-  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
 
 inline constexpr size_t qtype_slots = 20;
 inline constexpr size_t rcode_slots = 24;  // RCODEs 0..23; larger ones land in the last slot

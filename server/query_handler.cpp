@@ -20,6 +20,10 @@ namespace {
 
 constexpr size_t opt_rr_size = 11;  // root owner, type, class, TTL, RDLENGTH 0
 
+uint64_t unix_seconds() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
 size_t response_limit(const wire::Query& q, const HandlerOptions& opts, size_t out_size) {
   size_t limit = out_size;
   if (opts.transport == Transport::udp) {
@@ -119,7 +123,32 @@ HandleResult answer_request(const zone::ZoneSet& zones, const wire::Query& q, wi
   // Never recurse for clients; say why, as Knot does (RFC 8914 §4.21, "Not Authoritative").
   if (!z) return finish(w, q, opts, rcode::REFUSED, edns, ede_not_authoritative);
 
-  AnswerResult a = answer_from_zone(zones, *z, q, w, opts.alias);
+  // RFC 4035 §3.2.1: DO=1 asks for the DNSSEC records; a signed zone then signs its answer.
+  AnswerDnssec dnssec;
+  std::optional<AnswerSigner> signer;
+  if (z->options().dnssec && opts.signing.table) {
+    dnssec.keys = opts.signing.table->find(z->origin());
+    if (dnssec.keys && edns && q.edns.dnssec_ok) {
+      uint64_t now = opts.unix_now ? opts.unix_now : unix_seconds();
+      dnssec.signer = &signer.emplace(opts.signing, *dnssec.keys, uint32_t(now));
+    }
+  }
+  const wire::PacketWriter::Mark question = w.mark();
+  AnswerResult a = answer_from_zone(zones, *z, q, w, opts.alias, dnssec);
+  if (a.throttled || a.signing_failed) {
+    // Past the signing budget: header and question with TC=1, so that a real resolver retries
+    // over TCP (where no budget applies) and a flood of random names costs no signatures.
+    w.rollback(question);
+    if (a.throttled) {
+      w.set_tc();
+      if (opts.signing.stats) opts.signing.stats->throttled.add();
+    }
+    HandleResult r = finish(w, q, opts, a.throttled ? rcode::NOERROR : rcode::SERVFAIL, edns);
+    r.zone = z;
+    r.signing_throttled = a.throttled;
+    r.reusable_until = resolver::TimePoint::min();
+    return r;
+  }
   if (a.state == AnswerState::needs_resolution) {
     HandleResult r;
     r.needs_resolution = true;
@@ -134,11 +163,8 @@ HandleResult answer_request(const zone::ZoneSet& zones, const wire::Query& q, wi
   r.wildcard = a.wildcard;
   r.flattened = a.flattened;
   r.reusable_until = a.reusable_until;
+  r.valid_until_unix = a.signatures_valid_until;
   return r;
-}
-
-uint64_t unix_seconds() {
-  return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 }  // namespace

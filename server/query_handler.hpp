@@ -6,6 +6,7 @@
 
 #include "crypto/tsig.hpp"
 #include "server/flattener.hpp"
+#include "server/online_signer.hpp"
 #include "zone/zone_set.hpp"
 
 namespace apexd::server {
@@ -20,7 +21,8 @@ struct HandlerOptions {
   uint16_t max_udp_payload = default_udp_payload;  ///< our EDNS payload: caps UDP answers, advertised in OPT
   AliasContext alias;  ///< flattening and proxying; empty = flattened names get SERVFAIL
   std::span<const crypto::TsigKey> tsig_keys;  ///< for signed requests (RFC 8945); empty: all BADKEY
-  uint64_t unix_now = 0;  ///< seconds since the epoch for TSIG; 0 = read the system clock
+  uint64_t unix_now = 0;  ///< seconds since the epoch for TSIG and signatures; 0 = read the system clock
+  SigningContext signing;  ///< online DNSSEC signing (empty: signed zones answer unsigned)
 };
 
 /// What happened to one request, for counters and the query log.
@@ -38,6 +40,9 @@ struct HandleResult {
   bool from_cache = false;        ///< copied from the worker's AnswerCache
   uint16_t question_end = 0;      ///< bytes of header + question: a truncated (slipped) answer keeps these
   const zone::Zone* zone = nullptr;  ///< the zone that answered (valid while the snapshot is held)
+  bool signing_throttled = false; ///< the answer needed a signature past the signing budget: sent as TC=1
+  /// Signed answers: the bytes hold signatures that stay current until then (unix seconds).
+  uint64_t valid_until_unix = UINT64_MAX;
   bool needs_resolution = false;  ///< nothing to send yet: resolve `target`/`target_type`, then call again
   wire::NameBuf target;
   uint16_t target_type = 0;

@@ -30,6 +30,7 @@
 #include "server/secondary.hpp"
 #include "server/updates.hpp"
 #include "server/worker.hpp"
+#include "server/zone_keys.hpp"
 #include "server/zone_versions.hpp"
 #include "xfr/notify_out.hpp"
 #include "zone/zone.hpp"
@@ -128,6 +129,10 @@ std::vector<crypto::TsigKey> make_tsig_keys(const Config& cfg) {
   return keys;  // validated by load_config already
 }
 
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 class Server {
  public:
   Server(const Config& cfg, ConfigCache cache)
@@ -143,6 +148,7 @@ class Server {
     // A zone that fails to load does not stop the others (as with Knot and NSD): it is logged,
     // answered SERVFAIL, reported by /healthz and /zones, and retried by every reload.
     ReloadReport report;
+    signers_.publish(load_signer_table(cfg_, true, unix_now()));  // a missing or broken key stops the start
     auto initial = build_zone_set(cfg_, nullptr, report, &file_watch_);
     zone_failures_.fetch_add(report.failed);
     initial = updates_.replay(initial, report.loaded_zones);
@@ -172,6 +178,10 @@ class Server {
       w->log_queries = cfg_.log_queries;
       if (rrl_.enabled()) w->rrl = &rrl_;
       if (cfg_.answer_cache) w->answer_cache = std::make_unique<AnswerCache>(cfg_.answer_cache);
+      w->signers.emplace(signers_);
+      w->signature_cache = &signature_cache_;
+      w->signing_budget = SigningBudget(cfg_.dnssec.signing_budget);
+      w->corrupt_signatures = cfg_.dnssec.test_corrupt_signatures;
       for (const ListenAddress& a : cfg_.listen) {
         try {
           start_udp(*w, a);
@@ -250,6 +260,10 @@ class Server {
       Config next = load_config(cfg_.path, &config_cache_);
       config_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
       auto previous = zones_.load();
+      // Keys first: a zone's new keys (a rollover, a new signed zone) are in place when its
+      // data is; a broken key file fails the whole reload, and the old keys keep signing.
+      auto signers = load_signer_table(next, true, unix_now());
+      signers_.publish(std::move(signers));
       update_keys(next);
       catalog_cfg_ = next.catalog;
       api_zones_.set_defaults(next.api.zone_defaults);
@@ -546,6 +560,28 @@ class Server {
     std::vector<const WorkerCounters*> counters;
     for (const auto& w : workers_) counters.push_back(&w->stats);
     render_worker_metrics(out, counters);
+    {
+      struct {
+        const char* name;
+        const char* help;
+        Counter SigningStats::*field;
+      } const signing[] = {
+          {"apexd_signatures_made_total", "RRSIG signatures made (signature cache misses that were signed).", &SigningStats::made},
+          {"apexd_signature_cache_hits_total", "RRSIGs written from the signature cache.", &SigningStats::cache_hits},
+          {"apexd_signature_cache_misses_total", "RRSIGs not in the signature cache (or due for re-signing).",
+           &SigningStats::cache_misses},
+          {"apexd_signing_throttled_total", "UDP answers sent truncated (TC=1) because they needed a signature past the signing budget.",
+           &SigningStats::throttled},
+      };
+      for (const auto& m : signing) {
+        uint64_t sum = 0;
+        for (const auto& w : workers_) sum += (w->signing_stats.*m.field).get();
+        prom_header(out, m.name, "counter", m.help);
+        prom_value(out, m.name, "", double(sum));
+      }
+      prom_header(out, "apexd_signature_cache_entries", "gauge", "Signatures held by the signature cache.");
+      prom_value(out, "apexd_signature_cache_entries", "", double(signature_cache_.size()));
+    }
     prom_header(out, "apexd_worker_queries_total", "counter", "Queries answered by each worker thread.");
     for (size_t i = 0; i < counters.size(); ++i)
       prom_value(out, "apexd_worker_queries_total", "worker=\"" + std::to_string(i) + "\"", double(counters[i]->total_queries()));
@@ -646,6 +682,8 @@ class Server {
   std::deque<std::vector<crypto::TsigKey>> key_lists_{make_tsig_keys(cfg_)};  ///< every list published, kept
   std::atomic<const std::vector<crypto::TsigKey>*> tsig_keys_{&key_lists_.back()};
   SnapshotCell<zone::ZoneSet> zones_;
+  SnapshotCell<SignerTable> signers_{std::make_shared<const SignerTable>()};  ///< keys of the signed zones
+  crypto::SignatureCache signature_cache_{cfg_.dnssec.signature_cache};
   EdgeAddresses edges_;
   resolver::ForwardUpstream upstream_;
   resolver::AliasResolver resolver_;

@@ -165,6 +165,12 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
   }
   if (!transfer_allowed(z->options().allow_transfer, peer, key ? std::string_view(key->name) : std::string_view()))
     co_return co_await reply(wire::rcode::REFUSED, key ? "allow_transfer" : "allow_transfer (unsigned)");
+  // A zone signed online is signed at answer time only: a transfer carries it unsigned (no
+  // RRSIG, NSEC or DNSKEY), which a secondary would serve as an insecure zone under a parent
+  // with a DS, breaking validation. apexd secondaries sign it themselves with the same keys; for
+  // others the operator has to say that the unsigned copy is what they want.
+  if (z->options().dnssec && !z->options().transfer_unsigned)
+    co_return co_await reply(wire::rcode::REFUSED, "signed online (set transfer_unsigned = true to allow it)");
   TransferSlot slot;
   if (!slot.held) co_return co_await reply(wire::rcode::REFUSED, "too many transfers at once");
 

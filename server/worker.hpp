@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "server/config.hpp"
 #include "server/flattener.hpp"
 #include "server/metrics.hpp"
+#include "server/online_signer.hpp"
 #include "server/rrl.hpp"
 #include "server/journals.hpp"
 #include "server/secondary.hpp"
@@ -64,6 +66,13 @@ struct WorkerContext {
   unsigned tcp_open = 0;           ///< connections open on this worker (touched only by its thread)
   unsigned pending_resolutions = 0;  ///< queries waiting for the resolver (touched only by its thread)
   std::unique_ptr<AnswerCache> answer_cache;  ///< UDP answers of this worker (null: [server] answer_cache off)
+  /// Online signing: the keys of the signed zones (null: none), the shared signature cache,
+  /// this worker's budget of fresh signatures for UDP answers and its counters.
+  mutable std::optional<SnapshotCell<SignerTable>::Reader> signers;
+  crypto::SignatureCache* signature_cache = nullptr;
+  mutable SigningBudget signing_budget{0};
+  mutable SigningStats signing_stats;
+  bool corrupt_signatures = false;
 
   WorkerContext(const SnapshotCell<zone::ZoneSet>& cell, const Config& cfg) : zones(cell), config(cfg) {}
 
@@ -75,6 +84,13 @@ struct WorkerContext {
     o.alias.edges = edges;
     o.alias.executor = &executor;
     if (tsig_keys) o.tsig_keys = *tsig_keys->load(std::memory_order_acquire);
+    if (signers) {
+      o.signing.table = &signers->get();
+      o.signing.cache = signature_cache;
+      o.signing.budget = t == Transport::udp ? &signing_budget : nullptr;
+      o.signing.stats = &signing_stats;
+      o.signing.corrupt = corrupt_signatures;
+    }
     return o;
   }
 };

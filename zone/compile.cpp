@@ -82,6 +82,7 @@ class ZoneBuilder {
 
   std::shared_ptr<const Zone> build(std::vector<Record> records) {
     records_ = std::move(records);
+    if (options_.dnssec) refuse_dnssec_records();
     zone_ = std::shared_ptr<Zone>(new Zone());
     set_nsec3_aside();
     zone_->source_ = source_;
@@ -102,6 +103,22 @@ class ZoneBuilder {
   }
 
  private:
+  // A zone apexd signs online holds no DNSSEC records of its own: its signatures, NSECs and
+  // keys are made at answer time from key_dir, and presigned ones would contradict them.
+  void refuse_dnssec_records() const {
+    for (const Record& r : records_) {
+      switch (r.type) {
+        case wire::rrtype::RRSIG: case wire::rrtype::NSEC: case wire::rrtype::NSEC3: case wire::rrtype::NSEC3PARAM:
+        case wire::rrtype::DNSKEY: case wire::rrtype::CDS: case wire::rrtype::CDNSKEY:
+          throw ZoneError(r.file ? *r.file : source_, r.line,
+                          wire::type_to_text(r.type) + " record in a zone with dnssec = true (apexd signs it online "
+                          "from key_dir: remove the DNSSEC records, or set dnssec = false to serve them as they are)");
+        default:
+          break;
+      }
+    }
+  }
+
   // RFC 5155 §7.2.8: a query for an NSEC3 owner name (which holds nothing but the NSEC3 and its
   // RRSIG) is answered as if the NSEC3 did not exist — NXDOMAIN, as knotd does, which keeps the
   // NSEC3 chain in a tree of its own. So NSEC3 RRsets and their signatures get no node; they

@@ -92,6 +92,8 @@ struct ZoneOptions {
   std::vector<UpdateGrant> allow_update;  ///< who may send RFC 2136 updates (TSIG-signed only); empty: nobody
   bool api_created = false;  ///< created through the HTTP API (and deleted through it); its files are apexd's
   bool catalog_consumer = false;  ///< a secondary catalog zone (RFC 9432) whose members apexd serves as secondaries
+  bool dnssec = false;             ///< answers are signed online (keys: the server's SignerTable); no DNSSEC records in the data
+  bool transfer_unsigned = false;  ///< a signed zone may still be transferred (unsigned) to other servers
   bool operator==(const ZoneOptions&) const = default;
   /// Whether other servers copy the zone from us (it may be transferred, or it notifies).
   bool has_secondaries() const { return !allow_transfer.empty() || !notify.empty(); }

@@ -13,7 +13,7 @@ inline constexpr uint16_t A = 1, NS = 2, MD = 3, MF = 4, CNAME = 5, SOA = 6, MB 
                           NULL_ = 10, WKS = 11, PTR = 12, HINFO = 13, MINFO = 14, MX = 15, TXT = 16,
                           RP = 17, AFSDB = 18, X25 = 19, ISDN = 20, RT = 21, NSAP_PTR = 23, SIG = 24, PX = 26, AAAA = 28,
                           LOC = 29, NXT = 30, ATMA = 34, KX = 36, A6 = 38, SINK = 40, SRV = 33, NAPTR = 35, DNAME = 39, OPT = 41,
-                          DS = 43, SSHFP = 44, RRSIG = 46, NSEC = 47, DNSKEY = 48, NSEC3 = 50,
+                          DS = 43, SSHFP = 44, RRSIG = 46, NSEC = 47, DNSKEY = 48, NSEC3 = 50, NSEC3PARAM = 51, CDS = 59, CDNSKEY = 60,
                           TLSA = 52, SVCB = 64, HTTPS = 65, SPF = 99, IXFR = 251, AXFR = 252, MAILB = 253,
                           MAILA = 254, ANY = 255, CAA = 257;
 }
