@@ -466,7 +466,7 @@ class Answerer {
   // RFC 4470: a minimally covering NSEC, from just before the next closer name to just after.
   bool put_wildcard_proof(NameView next_closer) {
     NameBuf before, after;
-    if (!nsec_predecessor(next_closer, before) || !nsec_successor(next_closer, after)) return true;
+    if (!nsec_predecessor(next_closer, before) || !nsec_subtree_successor(next_closer, after)) return true;
     if (z_.find(before.view())) return true;  // a real name there: it would deny its own types
     TypeBitmap types;
     types.add(rrtype::RRSIG);

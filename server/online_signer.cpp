@@ -52,6 +52,8 @@ void put32(uint8_t* p, uint32_t v) {
 
 bool is_upper(uint8_t c) { return c >= 'A' && c <= 'Z'; }
 
+bool increment_first_label(NameView name, wire::NameBuf& out) noexcept;
+
 }  // namespace
 
 const std::vector<std::vector<uint8_t>>* ZoneKeys::apex_rrset(uint16_t type) const noexcept {
@@ -150,13 +152,35 @@ bool nsec_successor(NameView name, wire::NameBuf& out) noexcept {
     return true;
   }
   // No room for a label: the next name with the same labels count (RFC 4470 §3.1.2).
+  return increment_first_label(name, out);
+}
+
+namespace {
+
+// The first label's last octet incremented (capitals skipped: names compare lowercased).
+bool increment_first_label(NameView name, wire::NameBuf& out) noexcept {
   if (name.size() < 2 || name[0] == 0) return false;
   wire::name_to_lower(name, out.data.data());
   out.len = uint8_t(name.size());
   uint8_t& last = out.data[name[0]];
   if (last == 0xFF) return false;
   last = uint8_t(last + 1);
-  if (is_upper(last)) last = 'Z' + 1;  // names compare lowercased: skip the capitals
+  if (is_upper(last)) last = 'Z' + 1;
+  return true;
+}
+
+}  // namespace
+
+bool nsec_subtree_successor(NameView name, wire::NameBuf& out) noexcept {
+  if (name.size() < 2 || name[0] == 0) return false;
+  uint8_t len = name[0];
+  if (len == wire::max_label_length || name.size() + 1 > wire::max_name_length) return increment_first_label(name, out);
+  out.data[0] = uint8_t(len + 1);
+  wire::name_to_lower(name.subspan(1, len), out.data.data() + 1);
+  out.data[1 + len] = 0;
+  NameView parent = name.subspan(1 + len);
+  std::memcpy(out.data.data() + 2 + len, parent.data(), parent.size());
+  out.len = uint8_t(name.size() + 1);
   return true;
 }
 
@@ -218,7 +242,10 @@ AnswerSigner::Status AnswerSigner::sign_with(const crypto::SigningKey& key, wire
     if (ctx_.stats) ctx_.stats->cache_hits.add();
   } else {
     if (ctx_.stats) ctx_.stats->cache_misses.add();
-    if (ctx_.budget && !ctx_.budget->take(now_)) return Status::throttled;
+    // Only denial is throttled: every name of a random-name flood needs its own NSEC, while
+    // positive answers (the zone's RRsets, flattened and proxied addresses) are finite and
+    // always signed.
+    if (ctx_.budget && type == rrtype::NSEC && !ctx_.budget->take(now_)) return Status::throttled;
     sig.inception = now_ - signature_inception_skew;
     sig.expiration = now_ + signature_lifetime;
     put32(buf + crypto::rrsig_times_offset, sig.expiration);

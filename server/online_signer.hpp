@@ -57,7 +57,8 @@ class SignerTable {
   std::unordered_map<std::string_view, std::unique_ptr<ZoneKeys>> zones_;  // keys view into the ZoneKeys' origin
 };
 
-/// Fresh signatures a worker may make per second for UDP answers (the random-name flood guard).
+/// Fresh NSEC signatures a worker may make per second for UDP answers (the random-name flood
+/// guard; positive answers are never throttled).
 class SigningBudget {
  public:
   explicit SigningBudget(uint32_t per_second) : per_second_(per_second) {}
@@ -153,6 +154,11 @@ class AnswerSigner {
 /// RFC 9824 / RFC 4470 §3.1.2 successor of `name`: `\000.name` (lowercase). When that is too
 /// long, the name with its first label's last octet incremented. False when neither exists.
 bool nsec_successor(wire::NameView name, wire::NameBuf& out) noexcept;
+/// The first name after `name` and everything below it (RFC 4470 §3.1.2): `name` with a zero
+/// octet appended to its first label (`x.wild.` → `x\000.wild.`), or when there is no room,
+/// the first label's last octet incremented. The next name of an NSEC that covers `name`: with
+/// `\000.name` instead, the NSEC would say `name` exists as an empty non-terminal.
+bool nsec_subtree_successor(wire::NameView name, wire::NameBuf& out) noexcept;
 /// A name just before `name` in canonical order (RFC 4470 §3.1.2, simplified): the first label's
 /// last octet decremented and the label filled with 0xFF octets up to 63; a label ending in a
 /// zero octet loses it (a label of one zero octet: the parent). `name` must not be the root.

@@ -1,10 +1,14 @@
 // Shared fixture for the fuzz targets: zones exercising every answer path, edges and a resolver.
 #pragma once
+#include <stdlib.h>
+
 #include <memory>
 #include <string>
 
 #include "resolver/alias_resolver.hpp"
+#include "crypto/dnssec_key.hpp"
 #include "server/flattener.hpp"
+#include "server/online_signer.hpp"
 #include "server/query_handler.hpp"
 #include "zone/loader.hpp"
 #include "zone/zone.hpp"
@@ -55,6 +59,10 @@ struct World {
   server::EdgeAddresses edges;
   resolver::ForwardUpstream upstream{resolver::UpstreamOptions{}};  // never called: handle_query only probes
   resolver::AliasResolver resolver{resolver::CacheOptions{}, upstream};
+  // example.com. is signed online (DO=1 queries exercise signing and compact denial).
+  server::SignerTable signers;
+  crypto::SignatureCache signature_cache{4096, 4};
+  server::SigningStats signing_stats;
 
   World() {
     auto load = [](const char* origin, const char* text, zone::ZoneOptions opts) {
@@ -64,8 +72,17 @@ struct World {
     };
     zone::ZoneOptions all;
     all.flatten = zone::FlattenMode::all;
+    zone::ZoneOptions signed_zone;
+    signed_zone.dnssec = true;
     zones = std::make_shared<const zone::ZoneSet>(std::vector<std::shared_ptr<const zone::Zone>>{
-        load("example.com.", example_zone, {}), load("platform.test.", platform_zone, all)});
+        load("example.com.", example_zone, signed_zone), load("platform.test.", platform_zone, all)});
+    char dir[] = "/tmp/apexd-fuzz-keys-XXXXXX";
+    if (mkdtemp(dir)) {
+      std::string o = *wire::name_from_text("example.com.");
+      wire::NameView v(reinterpret_cast<const uint8_t*>(o.data()), o.size());
+      crypto::generate_key(dir, v, crypto::DnssecAlgorithm::ecdsap256sha256, 257, 1764800000);
+      signers.add(server::make_zone_keys(v, crypto::read_zone_keys(dir, v)));
+    }
     edges.ipv4 = {std::string("\xcb\x00\x71\x0a", 4)};
     edges.ipv6 = {std::string(16, '\x20')};
   }
@@ -74,6 +91,10 @@ struct World {
     server::HandlerOptions o;
     o.alias.resolver = &resolver;
     o.alias.edges = &edges;
+    o.unix_now = 1764800000;  // fixed: a signature made now is the one the cache replays
+    o.signing.table = &signers;
+    o.signing.cache = &signature_cache;
+    o.signing.stats = &signing_stats;
     return o;
   }
 };
