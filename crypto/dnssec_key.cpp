@@ -161,13 +161,24 @@ struct PublicPart {
   std::vector<uint8_t> key;
 };
 
-// The .key file: comments (;) and the one DNSKEY record, "owner [ttl] [class] DNSKEY f p a key…".
+// The .key file: comments (;) and the one DNSKEY record, "owner [ttl] [class] DNSKEY f p a key…",
+// on one line or, in parentheses, over several (RFC 1035 §5.1; as the RFCs print keys).
 PublicPart parse_key_file(const std::string& path, wire::NameView origin) {
   std::istringstream in(read_file(path));
   int lineno = 0;
   for (std::string line; std::getline(in, line);) {
     ++lineno;
     if (auto semi = line.find(';'); semi != std::string::npos) line.resize(semi);
+    if (line.find('(') != std::string::npos) {
+      // Join the lines up to the closing parenthesis; the parentheses themselves are blanks.
+      for (std::string more; line.find(')') == std::string::npos && std::getline(in, more);) {
+        if (auto semi = more.find(';'); semi != std::string::npos) more.resize(semi);
+        line += " " + more;
+      }
+      if (line.find(')') == std::string::npos) throw KeyError(path + ":" + std::to_string(lineno) + ": '(' is never closed");
+      std::replace(line.begin(), line.end(), '(', ' ');
+      std::replace(line.begin(), line.end(), ')', ' ');
+    }
     auto t = tokens(line);
     if (t.empty()) continue;
     std::string where = path + ":" + std::to_string(lineno);

@@ -151,8 +151,9 @@ bool nsec_successor(NameView name, wire::NameBuf& out) noexcept {
     out.len = uint8_t(name.size() + 2);
     return true;
   }
-  // No room for a label: the next name with the same labels count (RFC 4470 §3.1.2).
-  return increment_first_label(name, out);
+  // No room for a label below it: nothing can be below it either, so the next name is the
+  // first label with a zero octet appended, or its last octet incremented (RFC 4470 §3.1.2).
+  return nsec_subtree_successor(name, out);
 }
 
 namespace {
@@ -179,7 +180,7 @@ bool nsec_subtree_successor(NameView name, wire::NameBuf& out) noexcept {
   wire::name_to_lower(name.subspan(1, len), out.data.data() + 1);
   out.data[1 + len] = 0;
   NameView parent = name.subspan(1 + len);
-  std::memcpy(out.data.data() + 2 + len, parent.data(), parent.size());
+  wire::name_to_lower(parent, out.data.data() + 2 + len);
   out.len = uint8_t(name.size() + 1);
   return true;
 }
@@ -192,11 +193,12 @@ bool nsec_predecessor(NameView name, wire::NameBuf& out) noexcept {
   if (last == 0) {
     // "a\000" comes right after "a"; "\000" right after the parent itself.
     if (len == 1) {
-      out.assign(parent);
+      wire::name_to_lower(parent, out.data.data());
+      out.len = uint8_t(parent.size());
     } else {
       out.data[0] = uint8_t(len - 1);
       wire::name_to_lower(name.subspan(1, len - 1), out.data.data() + 1);
-      std::memcpy(out.data.data() + len, parent.data(), parent.size());
+      wire::name_to_lower(parent, out.data.data() + len);
       out.len = uint8_t(len + parent.size());
     }
     return true;
@@ -209,7 +211,7 @@ bool nsec_predecessor(NameView name, wire::NameBuf& out) noexcept {
   wire::name_to_lower(name.subspan(1, len - 1), out.data.data() + 1);
   out.data[len] = prev;
   std::memset(out.data.data() + 1 + len, 0xFF, fill);
-  std::memcpy(out.data.data() + 1 + label, parent.data(), parent.size());
+  wire::name_to_lower(parent, out.data.data() + 1 + label);
   out.len = uint8_t(1 + label + parent.size());
   return true;
 }
