@@ -247,7 +247,7 @@ AnswerSigner::Status AnswerSigner::sign_with(const crypto::SigningKey& key, wire
     // Only denial is throttled: every name of a random-name flood needs its own NSEC, while
     // positive answers (the zone's RRsets, flattened and proxied addresses) are finite and
     // always signed.
-    if (ctx_.budget && type == rrtype::NSEC && !ctx_.budget->take(now_)) return Status::throttled;
+    if (ctx_.budget && type == rrtype::NSEC && !ctx_.budget->take(now_ms_)) return Status::throttled;
     sig.inception = now_ - signature_inception_skew;
     sig.expiration = now_ + signature_lifetime;
     put32(buf + crypto::rrsig_times_offset, sig.expiration);

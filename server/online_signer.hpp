@@ -1,6 +1,7 @@
 // Online signing of answers (DESIGN.md, "Signing follows the data"): the keys of signed zones,
 // RRSIGs from the shared signature cache, compact-denial NSECs (RFC 9824), the signing budget.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -58,23 +59,34 @@ class SignerTable {
 };
 
 /// Fresh NSEC signatures a worker may make per second for UDP answers (the random-name flood
-/// guard; positive answers are never throttled).
+/// guard; positive answers are never throttled). A token bucket refilled continuously and
+/// holding at most 20 ms of allowance: a flood costs a few signatures every millisecond, never a
+/// second's worth in one burst that would stall the other answers behind it.
 class SigningBudget {
  public:
-  explicit SigningBudget(uint32_t per_second) : per_second_(per_second) {}
-  /// Takes one signature from the current second's allowance; false when it is spent.
-  bool take(uint64_t now) noexcept {
+  static constexpr uint64_t burst_ms = 20;
+
+  explicit SigningBudget(uint32_t per_second)
+      : per_second_(per_second), capacity_(std::max<uint64_t>(1, per_second * burst_ms / 1000) * 1000),
+        tokens_(capacity_) {}
+  /// Takes one signature at `now_ms` (any monotonic milliseconds); false when none is left.
+  bool take(uint64_t now_ms) noexcept {
     if (per_second_ == 0) return true;
-    if (now != second_) second_ = now, used_ = 0;
-    if (used_ >= per_second_) return false;
-    ++used_;
+    if (now_ms > last_ms_) {
+      // tokens in thousandths: per_second per 1000 ms = per_second thousandths per ms
+      tokens_ = std::min(capacity_, tokens_ + (now_ms - last_ms_) * per_second_);
+    }
+    last_ms_ = now_ms;  // a clock that went back refills nothing
+    if (tokens_ < 1000) return false;
+    tokens_ -= 1000;
     return true;
   }
 
  private:
-  uint32_t per_second_;
-  uint64_t second_ = 0;
-  uint32_t used_ = 0;
+  uint64_t per_second_;
+  uint64_t capacity_;  // thousandths of a signature
+  uint64_t tokens_;
+  uint64_t last_ms_ = 0;
 };
 
 /// Per-worker signing counters for /metrics.
@@ -112,7 +124,10 @@ class AnswerSigner {
  public:
   enum class Status : uint8_t { written, no_room, throttled, failed };
 
-  AnswerSigner(const SigningContext& ctx, const ZoneKeys& keys, uint32_t now) : ctx_(ctx), keys_(keys), now_(now) {}
+  /// `now`: unix seconds (signature times); `now_ms`: the same clock in milliseconds, for the
+  /// budget (0: now × 1000).
+  AnswerSigner(const SigningContext& ctx, const ZoneKeys& keys, uint32_t now, uint64_t now_ms = 0)
+      : ctx_(ctx), keys_(keys), now_(now), now_ms_(now_ms ? now_ms : uint64_t(now) * 1000) {}
 
   /// Writes the RRSIG(s) of an RRset into section `s` under `written_owner`: the RRset is
   /// `signed_owner` (lowercase; a wildcard's `*` name for a synthesized answer, RFC 4035
@@ -148,6 +163,7 @@ class AnswerSigner {
   const SigningContext& ctx_;
   const ZoneKeys& keys_;
   uint32_t now_;
+  uint64_t now_ms_;
   uint64_t valid_until_ = UINT64_MAX;
 };
 

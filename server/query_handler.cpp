@@ -20,6 +20,11 @@ namespace {
 
 constexpr size_t opt_rr_size = 11;  // root owner, type, class, TTL, RDLENGTH 0
 
+uint64_t unix_millis() {
+  return uint64_t(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
 uint64_t unix_seconds() {
   return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
@@ -129,8 +134,8 @@ HandleResult answer_request(const zone::ZoneSet& zones, const wire::Query& q, wi
   if (z->options().dnssec && opts.signing.table) {
     dnssec.keys = opts.signing.table->find(z->origin());
     if (dnssec.keys && edns && q.edns.dnssec_ok) {
-      uint64_t now = opts.unix_now ? opts.unix_now : unix_seconds();
-      dnssec.signer = &signer.emplace(opts.signing, *dnssec.keys, uint32_t(now));
+      uint64_t now_ms = opts.unix_now ? opts.unix_now * 1000 : unix_millis();
+      dnssec.signer = &signer.emplace(opts.signing, *dnssec.keys, uint32_t(now_ms / 1000), now_ms);
     }
   }
   const wire::PacketWriter::Mark question = w.mark();

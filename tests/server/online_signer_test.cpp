@@ -427,18 +427,29 @@ TEST_CASE("online signer: the predecessor of a name's successor is the name") {
 
 // ---- budget, keys, table ---------------------------------------------------------------------
 
-TEST_CASE("online signer SigningBudget: per_second signatures in one second, then none until the next") {
-  server::SigningBudget budget(3);
-  struct Step {
-    uint64_t second;
-    bool granted;
-  } steps[] = {{100, true}, {100, true}, {100, true}, {100, false}, {100, false},
-               {101, true}, {101, true}, {101, true}, {101, false}, {100, true} /* another second again */,
-               {0, true},   {0, true},   {0, true},   {0, false}};
-  for (const Step& s : steps) {
-    CAPTURE(s.second);
-    CHECK(budget.take(s.second) == s.granted);
-  }
+TEST_CASE("online signer SigningBudget: a token bucket of 20 ms, refilled continuously") {
+  server::SigningBudget budget(1000);  // 1 per ms, at most 20 at once
+  uint64_t t = 5000000;
+  int granted = 0;
+  while (budget.take(t)) ++granted;
+  CHECK(granted == 20);  // full at the start: one burst's worth
+  CHECK_FALSE(budget.take(t));
+  CHECK(budget.take(t + 1));  // one more per millisecond
+  CHECK_FALSE(budget.take(t + 1));
+  granted = 0;
+  for (uint64_t ms = t + 2; ms < t + 1002; ++ms)
+    while (budget.take(ms)) ++granted;
+  CHECK(granted == 1000);  // per_second over a second, spread out
+  // A long pause refills no more than the burst.
+  granted = 0;
+  while (budget.take(t + 100000)) ++granted;
+  CHECK(granted == 20);
+  // A clock going back refills nothing.
+  CHECK_FALSE(budget.take(t));
+  server::SigningBudget small(1);  // below 50/s: a burst of one
+  CHECK(small.take(1000));
+  CHECK_FALSE(small.take(1500));
+  CHECK(small.take(2000));
   server::SigningBudget unlimited(0);
   for (int i = 0; i < 1000; ++i) REQUIRE(unlimited.take(5));
 }
@@ -540,7 +551,7 @@ TEST_CASE("online signer AnswerSigner: no room, throttled and failed leave the m
   }
   SUBCASE("an NSEC past the budget is throttled; a cached one, and any other type, are not") {
     server::SigningBudget budget(1);
-    REQUIRE(budget.take(now));  // this second's only signature is spent
+    REQUIRE(budget.take(now * 1000));  // the bucket's only signature is spent
     server::SigningContext ctx{.cache = &s.cache, .budget = &budget, .stats = &s.stats};
     server::AnswerSigner signer(ctx, zk, uint32_t(now));
     std::string next = test::wire_name("\\000.www.example.com.");
