@@ -208,8 +208,9 @@ PublicPart parse_key_file(const std::string& path, wire::NameView origin) {
   throw KeyError(path + ": no DNSKEY record");
 }
 
-// The .private file: "Field: value" lines; we need Algorithm and PrivateKey.
-std::vector<uint8_t> parse_private_file(const std::string& path, uint8_t algorithm) {
+// The .private file: "Field: value" lines; we need Algorithm and PrivateKey, and read BIND's
+// timing fields (Publish, Activate, Inactive, Delete).
+std::vector<uint8_t> parse_private_file(const std::string& path, uint8_t algorithm, SigningKey::Timing& timing) {
   std::istringstream in(read_file(path));
   int lineno = 0;
   bool format_seen = false;
@@ -227,6 +228,11 @@ std::vector<uint8_t> parse_private_file(const std::string& path, uint8_t algorit
     } else if (field == "Algorithm") {
       if (t.empty() || t[0] != std::to_string(algorithm))
         throw KeyError(where + ": algorithm differs from the .key file's (" + std::to_string(algorithm) + ")");
+    } else if (field == "Publish" || field == "Activate" || field == "Inactive" || field == "Delete") {
+      std::optional<int64_t> at = t.empty() ? std::nullopt : parse_key_time(t[0], 0);
+      if (!at || t[0][0] == '+') throw KeyError(where + ": " + field + " is not a YYYYMMDDHHMMSS time");
+      (field == "Publish" ? timing.publish : field == "Activate" ? timing.activate
+                                             : field == "Inactive" ? timing.inactive : timing.remove) = at;
     } else if (field == "PrivateKey") {
       key = t.empty() ? std::nullopt : base64_decode(t[0]);
       if (!key) throw KeyError(where + ": PrivateKey is not valid base64");
@@ -317,6 +323,51 @@ std::vector<uint8_t> ds_rdata(wire::NameView owner, std::span<const uint8_t> dns
 
 SigningKey::~SigningKey() { EVP_PKEY_free(as_pkey(pkey_)); }
 
+bool SigningKey::published(int64_t now) const {
+  return (!timing_.publish || *timing_.publish <= now) && (!timing_.remove || now < *timing_.remove);
+}
+
+bool SigningKey::active(int64_t now) const {
+  return published(now) && (!timing_.activate || *timing_.activate <= now) && (!timing_.inactive || now < *timing_.inactive);
+}
+
+std::optional<int64_t> SigningKey::next_event(int64_t now) const {
+  std::optional<int64_t> next;
+  for (const auto& t : {timing_.publish, timing_.activate, timing_.inactive, timing_.remove})
+    if (t && *t > now && (!next || *t < *next)) next = t;
+  return next;
+}
+
+std::optional<int64_t> parse_key_time(std::string_view text, int64_t now) noexcept {
+  if (text.empty()) return std::nullopt;
+  if (text[0] == '+') {
+    int64_t n = 0;
+    size_t i = 1;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      n = n * 10 + (text[i] - '0');
+      if (n > int64_t(1) << 40) return std::nullopt;
+    }
+    if (i == 1 || i + 1 < text.size()) return std::nullopt;
+    char unit = i < text.size() ? text[i] : 's';
+    int64_t mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : unit == 'w' ? 604800 : 0;
+    if (!mult) return std::nullopt;
+    return now + n * mult;
+  }
+  if (text.size() != 14 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  std::tm tm{};
+  auto num = [&](size_t at, size_t len) { return std::stoi(std::string(text.substr(at, len))); };
+  tm.tm_year = num(0, 4) - 1900;
+  tm.tm_mon = num(4, 2) - 1;
+  tm.tm_mday = num(6, 2);
+  tm.tm_hour = num(8, 2);
+  tm.tm_min = num(10, 2);
+  tm.tm_sec = num(12, 2);
+  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+    return std::nullopt;
+  return int64_t(timegm(&tm));
+}
+
 size_t SigningKey::sign(std::span<const uint8_t> data, std::span<uint8_t> out) const noexcept {
   return sign_with(as_pkey(pkey_), algorithm_, data, out);
 }
@@ -347,7 +398,8 @@ std::shared_ptr<const SigningKey> SigningKey::read(const std::string& base, wire
                    " is not supported (ECDSAP256SHA256 = 13 and ED25519 = 15 are)");
   auto alg = DnssecAlgorithm(pub.algorithm);
   if (pub.key.size() != public_key_size(alg)) throw KeyError(base + ".key: the public key has the wrong length");
-  std::vector<uint8_t> priv = parse_private_file(base + ".private", pub.algorithm);
+  SigningKey::Timing timing;
+  std::vector<uint8_t> priv = parse_private_file(base + ".private", pub.algorithm, timing);
   if (priv.size() != (alg == DnssecAlgorithm::ed25519 ? ed25519_key : p256_scalar))
     throw KeyError(base + ".private: PrivateKey has the wrong length");
   std::shared_ptr<SigningKey> k(new SigningKey);
@@ -362,6 +414,7 @@ std::shared_ptr<const SigningKey> SigningKey::read(const std::string& base, wire
   k->dnskey_.insert(k->dnskey_.end(), pub.key.begin(), pub.key.end());
   k->tag_ = key_tag(k->dnskey_);
   k->file_base_ = base;
+  k->timing_ = timing;
   // The two files must belong together: sign and verify with the published half.
   static constexpr uint8_t probe[] = "apexd key check";
   std::array<uint8_t, max_signature_size> sig;
@@ -391,7 +444,7 @@ std::vector<std::shared_ptr<const SigningKey>> read_zone_keys(const std::string&
 }
 
 std::string generate_key(const std::string& dir, wire::NameView origin, DnssecAlgorithm alg, uint16_t flags,
-                         int64_t now) {
+                         int64_t now, std::optional<int64_t> publish, std::optional<int64_t> activate) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw KeyError(dir + ": cannot create the key folder: " + ec.message());
@@ -430,14 +483,17 @@ std::string generate_key(const std::string& dir, wire::NameView origin, DnssecAl
     std::string origin_text = lower(wire::name_to_text(origin));
     std::string kind = (flags & dnskey_flag_sep) ? "key-signing" : "zone-signing";
     std::string created = stamp(now), created_long = stamp_long(now);
+    int64_t pub_at = publish.value_or(now), act_at = activate.value_or(std::max(now, pub_at));
+    std::string published = stamp(pub_at), published_long = stamp_long(pub_at);
+    std::string activated = stamp(act_at), activated_long = stamp_long(act_at);
     std::string mnemonic(dnssec_algorithm_mnemonic(alg));
     std::string priv_text = "Private-key-format: v1.3\nAlgorithm: " + std::to_string(unsigned(alg)) + " (" + mnemonic +
-                            ")\nPrivateKey: " + base64_encode(priv) + "\nCreated: " + created + "\nPublish: " + created +
-                            "\nActivate: " + created + "\n";
+                            ")\nPrivateKey: " + base64_encode(priv) + "\nCreated: " + created + "\nPublish: " + published +
+                            "\nActivate: " + activated + "\n";
     OPENSSL_cleanse(priv.data(), priv.size());
     std::string key_text = "; This is a " + kind + " key, keyid " + std::to_string(tag) + ", for " + origin_text +
-                           "\n; Created: " + created_long + "\n; Publish: " + created_long + "\n; Activate: " +
-                           created_long + "\n" + origin_text + " IN DNSKEY " + std::to_string(flags) + " 3 " +
+                           "\n; Created: " + created_long + "\n; Publish: " + published_long + "\n; Activate: " +
+                           activated_long + "\n" + origin_text + " IN DNSKEY " + std::to_string(flags) + " 3 " +
                            std::to_string(unsigned(alg)) + " " + base64_encode(pub) + "\n";
     write_new_file(path + ".private", priv_text, 0600);
     OPENSSL_cleanse(priv_text.data(), priv_text.size());

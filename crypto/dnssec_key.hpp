@@ -58,6 +58,18 @@ class SigningKey {
   /// Where it was read from (the file name without .key/.private), for logs.
   const std::string& file_base() const { return file_base_; }
 
+  /// BIND's timing metadata from the .private file (unix seconds; absent = no such event).
+  struct Timing {
+    std::optional<int64_t> publish, activate, inactive, remove;  ///< Publish, Activate, Inactive, Delete
+  };
+  const Timing& timing() const { return timing_; }
+  /// In the DNSKEY RRset at `now`: published and not yet deleted.
+  bool published(int64_t now) const;
+  /// Signing at `now`: published, activated and not yet inactive.
+  bool active(int64_t now) const;
+  /// The first timing event after `now`, if any (when the key's state changes next).
+  std::optional<int64_t> next_event(int64_t now) const;
+
   /// Signs `data` (RFC 4034 §3.1.8.1's signed data) into `out` (max_signature_size bytes) in the
   /// DNSSEC wire format of the algorithm (RFC 6605 §4 r||s; RFC 8080 §4). Returns the length, 0
   /// on failure. Allocates (OpenSSL does): only on a signature-cache miss.
@@ -76,6 +88,7 @@ class SigningKey {
   uint16_t tag_ = 0;
   std::vector<uint8_t> dnskey_;
   std::string file_base_;
+  Timing timing_;
 };
 
 /// Every key of `origin` in `dir` (files K<origin>.+NNN+NNNNN.private with their .key), sorted by
@@ -86,7 +99,12 @@ std::vector<std::shared_ptr<const SigningKey>> read_zone_keys(const std::string&
 /// mode 0600, written atomically). `flags` is 257 (KSK/CSK) or 256 (ZSK); `now` stamps
 /// Created/Publish/Activate. Returns the base name ("Kexample.com.+013+12345"). Throws KeyError.
 std::string generate_key(const std::string& dir, wire::NameView origin, DnssecAlgorithm alg, uint16_t flags,
-                         int64_t now);
+                         int64_t now, std::optional<int64_t> publish = std::nullopt,
+                         std::optional<int64_t> activate = std::nullopt);
+
+/// A BIND timing value: YYYYMMDDHHMMSS (UTC), or relative to `now` as +N with s, m, h, d or w
+/// (BIND's dnssec-keygen -P/-A syntax). nullopt when malformed.
+[[nodiscard]] std::optional<int64_t> parse_key_time(std::string_view text, int64_t now) noexcept;
 
 /// Verifies a DNSSEC signature with a DNSKEY's public key (tests, and the key files' self-check).
 [[nodiscard]] bool verify_signature(std::span<const uint8_t> dnskey_rdata, std::span<const uint8_t> data,

@@ -18,7 +18,8 @@ namespace {
 constexpr const char* usage =
     "Usage: apexd [--config FILE]         serve the zones of FILE (default /etc/apexd/apexd.toml)\n"
     "       apexd check [--config FILE]   load the config and every zone, report errors, exit\n"
-    "       apexd keygen --dir DIR [--algorithm ecdsap256sha256|ed25519] [--ksk|--zsk] ZONE\n"
+    "       apexd keygen --dir DIR [--algorithm ecdsap256sha256|ed25519] [--ksk|--zsk]\n"
+    "                    [--publish TIME] [--activate TIME] ZONE   (TIME: YYYYMMDDHHMMSS or +N[smhdw])\n"
     "                                     write a DNSSEC key pair as BIND's dnssec-keygen does (default: a KSK/CSK)\n"
     "       apexd ds [--config FILE] ZONE   print the DS records of the zone's KSKs, for the parent\n"
     "       apexd --version | --help\n";
@@ -29,12 +30,14 @@ int64_t unix_now() {
 
 // apexd keygen --dir DIR [--algorithm A] [--ksk|--zsk] ZONE
 int keygen_command(int argc, char** argv) {
-  std::string dir, zone, algorithm = "ecdsap256sha256";
+  std::string dir, zone, algorithm = "ecdsap256sha256", publish, activate;
   bool ksk = true;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--dir" && i + 1 < argc) dir = argv[++i];
     else if ((a == "--algorithm" || a == "-a") && i + 1 < argc) algorithm = argv[++i];
+    else if (a == "--publish" && i + 1 < argc) publish = argv[++i];
+    else if (a == "--activate" && i + 1 < argc) activate = argv[++i];
     else if (a == "--ksk") ksk = true;
     else if (a == "--zsk") ksk = false;
     else if (!a.empty() && a[0] != '-' && zone.empty()) zone = a;
@@ -48,8 +51,18 @@ int keygen_command(int argc, char** argv) {
     std::cerr << "apexd keygen: needs --dir DIR and a ZONE; --algorithm is ecdsap256sha256 or ed25519\n" << usage;
     return 2;
   }
+  int64_t now = unix_now();
+  std::optional<int64_t> pub_at, act_at;
+  if (!publish.empty() && !(pub_at = apexd::crypto::parse_key_time(publish, now))) {
+    std::cerr << "apexd keygen: --publish takes YYYYMMDDHHMMSS or +N[smhdw]\n";
+    return 2;
+  }
+  if (!activate.empty() && !(act_at = apexd::crypto::parse_key_time(activate, now))) {
+    std::cerr << "apexd keygen: --activate takes YYYYMMDDHHMMSS or +N[smhdw]\n";
+    return 2;
+  }
   try {
-    std::cout << apexd::server::keygen(dir, zone, *alg, ksk, unix_now()) << "\n";
+    std::cout << apexd::server::keygen(dir, zone, *alg, ksk, now, pub_at, act_at) << "\n";
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

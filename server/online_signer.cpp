@@ -65,14 +65,22 @@ const std::vector<std::vector<uint8_t>>* ZoneKeys::apex_rrset(uint16_t type) con
   }
 }
 
-ZoneKeys make_zone_keys(NameView origin, std::vector<std::shared_ptr<const crypto::SigningKey>> keys) {
-  if (keys.empty()) throw crypto::KeyError(wire::name_to_text(origin) + ": no DNSSEC key");
+ZoneKeys make_zone_keys(NameView origin, std::vector<std::shared_ptr<const crypto::SigningKey>> keys,
+                        std::optional<int64_t> now) {
   ZoneKeys z;
   z.origin = wire::name_lower(origin);
-  bool any_sep = std::any_of(keys.begin(), keys.end(), [](const auto& k) { return k->sep(); });
-  bool any_zsk = std::any_of(keys.begin(), keys.end(), [](const auto& k) { return !k->sep(); });
+  std::vector<std::shared_ptr<const crypto::SigningKey>> signing;
   for (const auto& k : keys) {
+    if (now && !k->published(*now)) continue;
     z.dnskey.emplace_back(k->dnskey_rdata().begin(), k->dnskey_rdata().end());
+    if (!now || k->active(*now)) signing.push_back(k);
+  }
+  if (signing.empty())
+    throw crypto::KeyError(wire::name_to_text(origin) + ": no active DNSSEC key (" + std::to_string(keys.size()) +
+                           " key files, none both published and activated now)");
+  bool any_sep = std::any_of(signing.begin(), signing.end(), [](const auto& k) { return k->sep(); });
+  bool any_zsk = std::any_of(signing.begin(), signing.end(), [](const auto& k) { return !k->sep(); });
+  for (const auto& k : signing) {
     bool ksk = k->sep() || !any_sep;  // ZSKs alone: each one signs everything
     bool zsk = !k->sep() || !any_zsk;  // KSKs alone: each one is a CSK
     if (ksk) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,10 +43,14 @@ struct ZoneKeys {
   const std::vector<std::vector<uint8_t>>* apex_rrset(uint16_t type) const noexcept;
 };
 
-/// Builds ZoneKeys from the keys read for `origin`: with both SEP and non-SEP keys, SEP keys are
-/// KSKs and the others ZSKs; with SEP keys only, each is a CSK (signs everything). Throws
-/// crypto::KeyError when `keys` is empty.
-ZoneKeys make_zone_keys(wire::NameView origin, std::vector<std::shared_ptr<const crypto::SigningKey>> keys);
+/// Builds ZoneKeys from the keys read for `origin`. With `now`, BIND's timing fields count: the
+/// DNSKEY RRset holds the published keys, and only active ones sign (so a new key can be
+/// published a TTL before it signs: a rollover without a validation gap); without, every key
+/// is both. Among the signing keys, with both SEP and non-SEP keys, SEP keys are KSKs and the
+/// others ZSKs; with one kind only, each signs everything. Throws crypto::KeyError when no key
+/// signs.
+ZoneKeys make_zone_keys(wire::NameView origin, std::vector<std::shared_ptr<const crypto::SigningKey>> keys,
+                        std::optional<int64_t> now = std::nullopt);
 
 /// Signed zones by origin; immutable once published (one per reload).
 class SignerTable {

@@ -9,6 +9,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
@@ -148,7 +149,7 @@ class Server {
     // A zone that fails to load does not stop the others (as with Knot and NSD): it is logged,
     // answered SERVFAIL, reported by /healthz and /zones, and retried by every reload.
     ReloadReport report;
-    signers_.publish(load_signer_table(cfg_, true, unix_now()));  // a missing or broken key stops the start
+    publish_signers(cfg_);  // a missing or broken key stops the start
     auto initial = build_zone_set(cfg_, nullptr, report, &file_watch_);
     zone_failures_.fetch_add(report.failed);
     initial = updates_.replay(initial, report.loaded_zones);
@@ -262,8 +263,7 @@ class Server {
       auto previous = zones_.load();
       // Keys first: a zone's new keys (a rollover, a new signed zone) are in place when its
       // data is; a broken key file fails the whole reload, and the old keys keep signing.
-      auto signers = load_signer_table(next, true, unix_now());
-      signers_.publish(std::move(signers));
+      publish_signers(next);
       update_keys(next);
       catalog_cfg_ = next.catalog;
       api_zones_.set_defaults(next.api.zone_defaults);
@@ -291,6 +291,33 @@ class Server {
                  report.loaded, report.reused, report.failed, report.removed, ms, config_ms);
     notify_systemd("READY=1");
     return report;
+  }
+
+  // Reads every signed zone's keys and publishes them; when a key's timing (Publish, Activate,
+  // Inactive, Delete) has an event ahead, the keys are read again then (on reload_io_).
+  void publish_signers(const Config& c) {
+    std::optional<int64_t> next;
+    signers_.publish(load_signer_table(c, true, unix_now(), &next));
+    key_cfg_ = std::make_shared<Config>();
+    key_cfg_->path = c.path;
+    key_cfg_->state_dir = c.state_dir;
+    for (const ZoneConfig& z : c.zones)
+      if (z.options.dnssec) key_cfg_->zones.push_back(z);
+    asio::post(reload_io_, [this, next] {
+      key_timer_.cancel();
+      if (!next) return;
+      key_timer_.expires_after(std::chrono::seconds(std::max<int64_t>(1, *next - unix_now())));
+      key_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        try {
+          spdlog::info("event=key_timing zones={}", key_cfg_->zones.size());
+          std::shared_ptr<Config> cfg = key_cfg_;  // publish_signers replaces key_cfg_
+          publish_signers(*cfg);
+        } catch (const std::exception& e) {
+          spdlog::error("event=key_timing_failed error=\"{}\" action=keep_keys", e.what());
+        }
+      });
+    });
   }
 
   static void log_shadowed(const Config& c) {
@@ -683,6 +710,7 @@ class Server {
   std::atomic<const std::vector<crypto::TsigKey>*> tsig_keys_{&key_lists_.back()};
   SnapshotCell<zone::ZoneSet> zones_;
   SnapshotCell<SignerTable> signers_{std::make_shared<const SignerTable>()};  ///< keys of the signed zones
+  std::shared_ptr<Config> key_cfg_;  ///< the signed zones of the config last loaded (for key timing events)
   crypto::SignatureCache signature_cache_{cfg_.dnssec.signature_cache};
   EdgeAddresses edges_;
   resolver::ForwardUpstream upstream_;
@@ -692,6 +720,7 @@ class Server {
   std::vector<std::unique_ptr<WorkerContext>> workers_;
   asio::io_context main_io_{1};
   asio::io_context reload_io_{1};  ///< reloads, one at a time, off the serving and control threads
+  asio::steady_timer key_timer_{reload_io_};  ///< the next key timing event (reload_io_)
   /// New zone versions when flattened addresses move; runs on reload_io_ (never beside a reload).
   /// IXFR journals, state_dir/journal; versions journaled on reload_io_.
   Journals journals_{cfg_.state_dir + "/journal", reload_io_, zones_, &resolver_, &edges_};

@@ -105,7 +105,7 @@ void serve_batch(WorkerContext& ctx, int fd, UdpBuffers& b, unsigned n) {
     }
     auto start = ctx.log_queries ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     HandleResult r = is_notify(request) ? handle_notify(ctx, request, b.out[nout], b.peers[i])
-        : ctx.answer_cache ? ctx.answer_cache->answer(zones, ctx.zones.generation(), request, b.out[nout], opts)
+        : ctx.answer_cache ? ctx.answer_cache->answer(zones, ctx.answer_generation(), request, b.out[nout], opts)
         : handle_query(zones, request, b.out[nout], opts);
     if (r.from_cache) ctx.stats.answer_cache_hits.add();
     if (r.needs_resolution) {

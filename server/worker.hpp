@@ -76,6 +76,13 @@ struct WorkerContext {
 
   WorkerContext(const SnapshotCell<zone::ZoneSet>& cell, const Config& cfg) : zones(cell), config(cfg) {}
 
+  /// What answers depend on besides the request: the zones and the signing keys (a key
+  /// rollover changes signed answers without a new zone snapshot). For the AnswerCache.
+  uint64_t answer_generation() const {
+    return ctx_generation(zones.generation(), signers ? signers->generation() : 0);
+  }
+  static uint64_t ctx_generation(uint64_t zones_gen, uint64_t keys_gen) { return zones_gen + (keys_gen << 40); }
+
   HandlerOptions options(Transport t) const {
     HandlerOptions o;
     o.transport = t;

@@ -26,8 +26,10 @@ std::string hex(std::span<const uint8_t> b) {
 
 }  // namespace
 
-std::shared_ptr<const SignerTable> load_signer_table(const Config& cfg, bool generate, int64_t now) {
+std::shared_ptr<const SignerTable> load_signer_table(const Config& cfg, bool generate, int64_t now,
+                                                     std::optional<int64_t>* next_change) {
   auto table = std::make_shared<SignerTable>();
+  if (next_change) next_change->reset();
   for (const ZoneConfig& z : cfg.zones) {
     if (!z.options.dnssec) continue;
     std::string dir = zone_key_dir(cfg, z);
@@ -43,7 +45,10 @@ std::shared_ptr<const SignerTable> load_signer_table(const Config& cfg, bool gen
       if (keys.empty())
         throw ConfigError(where(z) + ": dnssec = true but " + dir + " holds no key for it (run `apexd keygen --dir " +
                           dir + " " + z.origin_text + "`" + (z.options.is_secondary() ? ", or copy the primary's keys there)" : ")"));
-      table->add(make_zone_keys(view(z.origin), std::move(keys)));
+      if (next_change)
+        for (const auto& k : keys)
+          if (auto t = k->next_event(now); t && (!*next_change || *t < **next_change)) *next_change = t;
+      table->add(make_zone_keys(view(z.origin), std::move(keys), now));
     } catch (const crypto::KeyError& e) {
       throw ConfigError(where(z) + ": " + e.what());
     }
@@ -51,11 +56,12 @@ std::shared_ptr<const SignerTable> load_signer_table(const Config& cfg, bool gen
   return table;
 }
 
-std::string keygen(const std::string& dir, const std::string& zone, crypto::DnssecAlgorithm alg, bool ksk, int64_t now) {
+std::string keygen(const std::string& dir, const std::string& zone, crypto::DnssecAlgorithm alg, bool ksk, int64_t now,
+                   std::optional<int64_t> publish, std::optional<int64_t> activate) {
   std::string text = zone.empty() || zone.back() != '.' ? zone + "." : zone;
   auto wire = wire::name_from_text(text);
   if (!wire) throw crypto::KeyError("'" + zone + "' is not a domain name");
-  return crypto::generate_key(dir, view(*wire), alg, ksk ? 257 : 256, now);
+  return crypto::generate_key(dir, view(*wire), alg, ksk ? 257 : 256, now, publish, activate);
 }
 
 std::vector<std::string> ds_records(const Config& cfg, const std::string& zone) {
@@ -69,7 +75,7 @@ std::vector<std::string> ds_records(const Config& cfg, const std::string& zone) 
     auto keys = crypto::read_zone_keys(zone_key_dir(cfg, z), view(z.origin));
     ZoneKeys zk;
     try {
-      zk = make_zone_keys(view(z.origin), std::move(keys));
+      zk = make_zone_keys(view(z.origin), std::move(keys));  // every key: DS for a KSK published later too
     } catch (const crypto::KeyError&) {
       throw ConfigError(where(z) + ": no key in " + zone_key_dir(cfg, z) + " yet (start apexd once, or run apexd keygen)");
     }

@@ -84,7 +84,7 @@ def indent(text, pre="    "):
 # keys and DS
 # --------------------------------------------------------------------------
 
-def apexd_keygen(binary, keydir, zone, algorithm=None, role=None):
+def apexd_keygen(binary, keydir, zone, algorithm=None, role=None, extra=()):
     """`apexd keygen --dir DIR [--algorithm A] [--ksk|--zsk] ZONE`:
     (rc, stdout, stderr)."""
     argv = [binary, "keygen", "--dir", keydir]
@@ -92,6 +92,7 @@ def apexd_keygen(binary, keydir, zone, algorithm=None, role=None):
         argv += ["--algorithm", algorithm]
     if role:
         argv.append("--" + role)
+    argv += list(extra)
     argv.append(zone)
     return run(argv)
 
