@@ -618,3 +618,35 @@ TEST_CASE("dnssec sign and verify_signature: round trip, and what must not verif
     CHECK(crypto::verify_signature(a->dnskey_rdata(), {}, {sig.data(), n}));
   }
 }
+
+TEST_CASE("dnssec key timing: BIND times, relative times, published and active") {
+  using apexd::crypto::parse_key_time;
+  CHECK(parse_key_time("20261203195720", 0) == int64_t(1796327840));
+  CHECK(parse_key_time("19700101000000", 0) == int64_t(0));
+  CHECK(parse_key_time("+90", 1000) == int64_t(1090));
+  CHECK(parse_key_time("+2h", 1000) == int64_t(1000 + 7200));
+  CHECK(parse_key_time("+1d", 0) == int64_t(86400));
+  CHECK(parse_key_time("+1w", 0) == int64_t(604800));
+  for (const char* bad : {"", "+", "+1x", "+1hh", "2026120319572", "20261303195720", "2026120319572a", "now"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_key_time(bad, 0).has_value());
+  }
+  // generate_key writes Publish/Activate; read() takes them back, and published/active follow.
+  char dir[] = "/tmp/apexd-keytiming-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  std::string o = *apexd::wire::name_from_text("timing.test.");
+  apexd::wire::NameView origin(reinterpret_cast<const uint8_t*>(o.data()), o.size());
+  std::string base = apexd::crypto::generate_key(dir, origin, apexd::crypto::DnssecAlgorithm::ecdsap256sha256, 256,
+                                                 1000000, int64_t(1000100), int64_t(1000200));
+  auto key = apexd::crypto::SigningKey::read(std::string(dir) + "/" + base, origin);
+  CHECK(key->timing().publish == int64_t(1000100));
+  CHECK(key->timing().activate == int64_t(1000200));
+  CHECK_FALSE(key->published(1000099));
+  CHECK(key->published(1000100));
+  CHECK_FALSE(key->active(1000199));
+  CHECK(key->active(1000200));
+  CHECK(key->next_event(1000000) == int64_t(1000100));
+  CHECK(key->next_event(1000100) == int64_t(1000200));
+  CHECK_FALSE(key->next_event(1000200).has_value());
+  std::filesystem::remove_all(dir);
+}
