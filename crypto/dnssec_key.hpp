@@ -82,7 +82,7 @@ class SigningKey {
 
  private:
   SigningKey() = default;
-  void* pkey_ = nullptr;  // EVP_PKEY, opaque so that no OpenSSL type enters a header
+  void* pkey_ = nullptr;  // OpenSSL's key, opaque so that no OpenSSL type enters a header
   DnssecAlgorithm algorithm_ = DnssecAlgorithm::ecdsap256sha256;
   uint16_t flags_ = 0;
   uint16_t tag_ = 0;
