@@ -439,7 +439,13 @@ std::vector<std::shared_ptr<const SigningKey>> read_zone_keys(const std::string&
   }
   std::sort(bases.begin(), bases.end());
   for (const std::string& b : bases) out.push_back(SigningKey::read(b, origin));
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->tag() < b->tag(); });
+  // Key tags are not unique (RFC 4034 appendix B: a checksum, 16 bits): two keys of different
+  // algorithms may share one — BIND's dnssec-keygen only avoids a clash within an algorithm. The
+  // order stays deterministic with the algorithm, then the file name (bases are sorted and
+  // stable_sort keeps them) as tie-breaks.
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::pair(a->tag(), static_cast<int>(a->algorithm())) < std::pair(b->tag(), static_cast<int>(b->algorithm()));
+  });
   return out;
 }
 

@@ -92,7 +92,7 @@ class SigningKey {
 };
 
 /// Every key of `origin` in `dir` (files K<origin>.+NNN+NNNNN.private with their .key), sorted by
-/// tag. Files of other zones are ignored; a broken key file of this zone throws KeyError.
+/// tag, then algorithm, then file name (tags can clash). Files of other zones are ignored; a broken key file of this zone throws KeyError.
 std::vector<std::shared_ptr<const SigningKey>> read_zone_keys(const std::string& dir, wire::NameView origin);
 
 /// Generates a key pair and writes it into `dir` as BIND's dnssec-keygen does (the .private file
