@@ -386,7 +386,7 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     const toml::table* t = e.as_table();
     if (!t) fail(path, e.source(), "zone[" + std::to_string(i) + "]", "must be a table");
     check_keys(path, *t, prefix, {"origin", "file", "flatten", "proxied", "allow_transfer", "notify", "notify_key", "serial",
-                                      "primaries", "primary_key", "allow_notify", "max_zone_size", "journal_max",
+                                      "primaries", "primary_key", "allow_notify", "max_zone_size", "journal_max", "notify_min_interval",
                                       "allow_update", "consume_catalog", "dnssec", "key_dir", "dnssec_algorithm",
                                       "transfer_unsigned"});
     ZoneConfig z;
@@ -522,6 +522,12 @@ void parse_zones(const std::string& path, const toml::node& n, Config& c) {
     }
     if (const toml::node* n = t->get("max_zone_size")) z.options.max_zone_size = get_size(path, *n, prefix + "max_zone_size");
     if (const toml::node* n = t->get("journal_max")) z.options.journal_max = get_size(path, *n, prefix + "journal_max");
+    if (const toml::node* n = t->get("notify_min_interval")) {
+      auto ms = get_duration(path, *n, prefix + "notify_min_interval");
+      if (ms.count() % 1000 != 0 || ms > std::chrono::hours(24))
+        fail(path, n->source(), prefix + "notify_min_interval", "must be whole seconds, at most a day (\"30s\", 30)");
+      z.options.notify_min_interval = uint32_t(ms.count() / 1000);
+    }
     if (const toml::node* sp = t->get("serial")) {
       std::string policy = get_string(path, *sp, prefix + "serial");
       if (policy == "increment") z.options.serial = zone::SerialPolicy::increment;

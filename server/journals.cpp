@@ -90,8 +90,8 @@ uint64_t zone_data_fingerprint(const zone::Zone& z) {
 }
 
 Journals::Journals(std::string dir, asio::io_context& io, SnapshotCell<zone::ZoneSet>& zones,
-                   resolver::AliasResolver* resolver, const EdgeAddresses* edges)
-    : dir_(std::move(dir)), io_(io), zones_(zones), resolver_(resolver), edges_(edges) {}
+                   resolver::AliasResolver* resolver, const EdgeAddresses* edges, LastKnownAddresses* last_known)
+    : dir_(std::move(dir)), io_(io), zones_(zones), resolver_(resolver), edges_(edges), last_known_(last_known) {}
 
 std::string zone_state_name(const std::string& origin_text) {
   std::string name;
@@ -243,7 +243,7 @@ asio::awaitable<void> Journals::drain() {
 }
 
 asio::awaitable<void> Journals::take_baseline(std::shared_ptr<const zone::Zone> z) {
-  xfr::Replacements reps = co_await transfer_replacements(resolver_, edges_, *zones_.load(), *z);
+  xfr::Replacements reps = co_await transfer_replacements(resolver_, edges_, *zones_.load(), *z, last_known_);
   std::lock_guard lock(mutex_);
   Entry* e = open_entry(*z);
   if (e && !e->last_replacements) e->last_replacements = by_owner(*z, reps);
@@ -251,7 +251,7 @@ asio::awaitable<void> Journals::take_baseline(std::shared_ptr<const zone::Zone> 
 
 asio::awaitable<void> Journals::journal_one(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after) {
   xfr::Replacements after_reps;
-  if (has_replaced_names(*after)) after_reps = co_await transfer_replacements(resolver_, edges_, *zones_.load(), *after);
+  if (has_replaced_names(*after)) after_reps = co_await transfer_replacements(resolver_, edges_, *zones_.load(), *after, last_known_);
   ByOwner after_owned = by_owner(*after, after_reps);
   Entry* e;
   std::optional<ByOwner> before_owned;

@@ -16,6 +16,7 @@
 #include "resolver/alias_resolver.hpp"
 #include "server/flattener.hpp"
 #include "server/snapshot.hpp"
+#include "server/transfer_view.hpp"
 #include "xfr/axfr_out.hpp"
 #include "zone/journal.hpp"
 #include "zone/zone_set.hpp"
@@ -39,7 +40,7 @@ uint64_t zone_data_fingerprint(const zone::Zone& z);
 class Journals {
  public:
   Journals(std::string dir, boost::asio::io_context& io, SnapshotCell<zone::ZoneSet>& zones,
-           resolver::AliasResolver* resolver, const EdgeAddresses* edges);
+           resolver::AliasResolver* resolver, const EdgeAddresses* edges, LastKnownAddresses* last_known = nullptr);
 
   /// At start-up, before the first publish: opens the journal of every zone that keeps one and
   /// makes the loaded zone continue it. The file unchanged since the journal's last version →
@@ -80,6 +81,7 @@ class Journals {
   SnapshotCell<zone::ZoneSet>& zones_;
   resolver::AliasResolver* resolver_;
   const EdgeAddresses* edges_;
+  LastKnownAddresses* last_known_;
   mutable std::mutex mutex_;  ///< entries_ (journals are read by IXFR on the workers)
   std::unordered_map<std::string, Entry> entries_;  ///< by origin
   struct Pending {

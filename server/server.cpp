@@ -171,6 +171,7 @@ class Server {
       auto w = std::make_unique<WorkerContext>(zones_, cfg_);
       w->resolver = &resolver_;
       w->edges = &edges_;
+      w->last_known = &last_known_;
       w->tcp_clients = &tcp_clients_;
       w->tsig_keys = &tsig_keys_;
       w->secondaries = &secondaries_;
@@ -723,8 +724,10 @@ class Server {
   asio::steady_timer key_timer_{reload_io_};  ///< the next key timing event (reload_io_)
   /// New zone versions when flattened addresses move; runs on reload_io_ (never beside a reload).
   /// IXFR journals, state_dir/journal; versions journaled on reload_io_.
-  Journals journals_{cfg_.state_dir + "/journal", reload_io_, zones_, &resolver_, &edges_};
-  ZoneVersions versions_{zones_, &resolver_, &edges_, [this](auto before, auto after) { new_version(before, after); }};
+  LastKnownAddresses last_known_;
+  Journals journals_{cfg_.state_dir + "/journal", reload_io_, zones_, &resolver_, &edges_, &last_known_};
+  ZoneVersions versions_{zones_, &resolver_, &edges_, [this](auto before, auto after) { new_version(before, after); },
+                         &last_known_};
   /// Secondary zones: refreshed from their primaries on reload_io_ (never beside a reload).
   Secondaries secondaries_{reload_io_, zones_, tsig_keys_, [this](auto before, auto after) { new_version(before, after); }};
   /// RFC 2136 updates, applied on reload_io_ (one at a time, never beside a reload); change logs in state_dir/changes.

@@ -226,7 +226,7 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
     co_return true;
   };
   if (ixfr) co_return co_await stream(*ixfr);
-  xfr::AxfrWriter writer(z, co_await transfer_replacements(ctx.resolver, ctx.edges, *zones, *z));
+  xfr::AxfrWriter writer(z, co_await transfer_replacements(ctx.resolver, ctx.edges, *zones, *z, ctx.last_known));
   co_return co_await stream(writer);
 }
 

@@ -28,6 +28,10 @@ void add_set(std::vector<xfr::AddressRRset>& sets, uint16_t type, uint32_t ttl, 
   if (!rdata.empty()) sets.push_back({type, ttl, std::move(rdata)});
 }
 
+// How soon a name sent with its last known addresses is asked for again (the next round of
+// ZoneVersions comes after half of it).
+constexpr uint32_t failure_refresh_ttl = 10;
+
 void add_edges(std::vector<xfr::AddressRRset>& sets, const EdgeAddresses* edges, uint32_t ttl_cap) {
   if (!edges) return;
   uint32_t ttl = std::min(edges->ttl, ttl_cap);
@@ -37,10 +41,58 @@ void add_edges(std::vector<xfr::AddressRRset>& sets, const EdgeAddresses* edges,
 
 }  // namespace
 
-// A target that cannot be resolved is left out and logged: it never aborts the transfer
-// (PowerDNS's AXFR fails then, its issue #11503).
+std::string LastKnownAddresses::key(wire::NameView name, uint16_t type) {
+  std::string k(reinterpret_cast<const char*>(name.data()), name.size());
+  k.push_back(char(type >> 8));
+  k.push_back(char(type & 0xFF));
+  return k;
+}
+
+void LastKnownAddresses::remember(wire::NameView origin, wire::NameView name, uint16_t type,
+                                  const std::vector<std::string>& rdata) {
+  std::string o(reinterpret_cast<const char*>(origin.data()), origin.size());
+  std::string k = key(name, type);
+  std::lock_guard lock(mutex_);
+  if (rdata.empty()) {  // nothing to keep: the name has no such addresses now
+    if (auto z = zones_.find(o); z != zones_.end()) z->second.erase(k);
+    return;
+  }
+  std::vector<std::string>& kept = zones_[o][k];
+  if (kept != rdata) kept = rdata;
+}
+
+std::optional<std::vector<std::string>> LastKnownAddresses::recall(wire::NameView origin, wire::NameView name,
+                                                                   uint16_t type) const {
+  std::string o(reinterpret_cast<const char*>(origin.data()), origin.size());
+  std::string k = key(name, type);
+  std::lock_guard lock(mutex_);
+  auto z = zones_.find(o);
+  if (z == zones_.end()) return std::nullopt;
+  auto e = z->second.find(k);
+  if (e == z->second.end()) return std::nullopt;
+  return e->second;
+}
+
+void LastKnownAddresses::retain(const zone::ZoneSet& zones) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(zones_, [&](const auto& e) {
+    wire::NameView origin(reinterpret_cast<const uint8_t*>(e.first.data()), e.first.size());
+    return zones.find_exact(origin) == nullptr;
+  });
+}
+
+size_t LastKnownAddresses::size() const {
+  std::lock_guard lock(mutex_);
+  size_t n = 0;
+  for (const auto& [origin, names] : zones_) n += names.size();
+  return n;
+}
+
+// A target that cannot be resolved never aborts the transfer (PowerDNS's AXFR fails then, its
+// issue #11503): its last known addresses go out, or, never resolved, the name is left out.
 asio::awaitable<xfr::Replacements> transfer_replacements(resolver::AliasResolver* resolver, const EdgeAddresses* edges,
-                                                         const zone::ZoneSet& zones, const zone::Zone& z) {
+                                                         const zone::ZoneSet& zones, const zone::Zone& z,
+                                                         LastKnownAddresses* last_known) {
   xfr::Replacements out;
   auto nodes = z.nodes();
   for (uint32_t i = 0; i < nodes.size(); ++i) {
@@ -70,12 +122,21 @@ asio::awaitable<xfr::Replacements> transfer_replacements(resolver::AliasResolver
           // the zone then transfers the same bytes whenever it is asked for (AXFR and IXFR agree,
           // and a secondary's copy equals ours), and a move of the addresses is a new version,
           // NOTIFYed, rather than something a secondary learns from a TTL.
-          if (r.outcome == resolver::Outcome::addresses && !r.rdata.empty())
+          if (r.outcome == resolver::Outcome::addresses && !r.rdata.empty()) {
             sets.push_back({type, end.ttl, r.rdata, std::min(end.ttl, r.ttl)});
-          else if (r.outcome == resolver::Outcome::failure)
-            spdlog::warn("event=transfer_target_unresolved zone={} name={} target={} type={} error=\"{}\"",
+            if (last_known) last_known->remember(z.origin(), z.name(n), type, r.rdata);
+          } else if (r.outcome == resolver::Outcome::failure) {
+            // Kept for a short while only (refresh_ttl): the next round asks the upstream again.
+            auto kept = last_known ? last_known->recall(z.origin(), z.name(n), type) : std::nullopt;
+            if (kept) sets.push_back({type, end.ttl, std::move(*kept), std::min<uint32_t>(end.ttl, failure_refresh_ttl)});
+            spdlog::warn("event=transfer_target_unresolved zone={} name={} target={} type={} error=\"{}\" action=\"{}\"",
                          z.origin_text(), wire::name_to_text(z.name(n)), wire::name_to_text(end.target.view()),
-                         type == wire::rrtype::A ? "A" : "AAAA", r.ede_text);
+                         type == wire::rrtype::A ? "A" : "AAAA", r.ede_text,
+                         kept ? "last known addresses sent" : "no addresses sent");
+          } else if (last_known) {
+            // A definite answer without addresses (NXDOMAIN, NODATA): that is what clients get too.
+            last_known->remember(z.origin(), z.name(n), type, {});
+          }
         }
         break;
       case ChainEnd::missing:

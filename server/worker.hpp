@@ -53,6 +53,7 @@ struct WorkerContext {
   const Config& config;
   resolver::AliasResolver* resolver = nullptr;  ///< shared by all workers; null: no flattening upstream
   const EdgeAddresses* edges = nullptr;
+  LastKnownAddresses* last_known = nullptr;  ///< shared: what flattened names last transferred
   WorkerCounters stats;
   bool log_queries = false;
   RateLimiter* rrl = nullptr;  ///< response rate limiting of UDP answers, shared (null = off)

@@ -32,7 +32,7 @@ asio::awaitable<std::chrono::seconds> ZoneVersions::round() {
     // A secondary zone's serial is its primary's: moving it here would make the primary's next
     // serial look old. Its own secondaries get the addresses with the primary's next version.
     if (!z->options().has_secondaries() || !has_replaced_names(*z) || z->options().is_secondary()) continue;
-    xfr::Replacements r = co_await transfer_replacements(resolver_, edges_, *set, *z);
+    xfr::Replacements r = co_await transfer_replacements(resolver_, edges_, *set, *z, last_known_);
     min_ttl = std::min(min_ttl, replacements_min_ttl(r));
     uint64_t fp = replacements_fingerprint(r);
     std::string origin(reinterpret_cast<const char*>(z->origin().data()), z->origin().size());
@@ -47,7 +47,7 @@ asio::awaitable<std::chrono::seconds> ZoneVersions::round() {
     }
     if (fp == st.fingerprint) continue;
     auto now = std::chrono::steady_clock::now();
-    if (st.last_version != std::chrono::steady_clock::time_point{} && now - st.last_version < notify_min_interval)
+    if (st.last_version != std::chrono::steady_clock::time_point{} && now - st.last_version < std::chrono::seconds(z->options().notify_min_interval))
       continue;  // merged with what follows: seen again next round
     // Publish only over the zone we looked at: a reload may have replaced it meanwhile.
     auto current = zones_.load();
@@ -63,6 +63,7 @@ asio::awaitable<std::chrono::seconds> ZoneVersions::round() {
   }
   if (states_.size() > seen.size())  // zones removed or no longer watched
     std::erase_if(states_, [&](const auto& e) { return !seen.count(e.first); });
+  if (last_known_) last_known_->retain(*zones_.load());
   auto wait = std::chrono::seconds(min_ttl == UINT32_MAX ? version_check_max.count() : min_ttl / 2);
   co_return std::clamp(wait, version_check_min, version_check_max);
 }

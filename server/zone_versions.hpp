@@ -12,11 +12,11 @@
 #include "resolver/alias_resolver.hpp"
 #include "server/flattener.hpp"
 #include "server/snapshot.hpp"
+#include "server/transfer_view.hpp"
 #include "zone/zone_set.hpp"
 
 namespace apexd::server {
 
-inline constexpr std::chrono::seconds notify_min_interval{30};  // changes closer together make one version
 inline constexpr std::chrono::seconds version_check_max{30};    // re-check at least this often
 inline constexpr std::chrono::seconds version_check_min{1};
 
@@ -26,7 +26,7 @@ inline constexpr std::chrono::seconds version_check_min{1};
 /// addresses a zone transfers changed since its last version, the zone gets a new version: the
 /// SOA serial moves by the zone's `serial` policy, the new zone is published by the usual swap,
 /// and `on_version` is told (it sends the NOTIFYs). A TTL counting down is not a change; changes
-/// closer together than notify_min_interval are merged into one version.
+/// closer together than the zone's notify_min_interval are merged into one version.
 ///
 /// Runs on one executor, the one reloads run on, so that a new version and a reload never
 /// publish over each other.
@@ -35,8 +35,8 @@ class ZoneVersions {
   using OnVersion = std::function<void(std::shared_ptr<const zone::Zone> before, std::shared_ptr<const zone::Zone> after)>;
 
   ZoneVersions(SnapshotCell<zone::ZoneSet>& zones, resolver::AliasResolver* resolver, const EdgeAddresses* edges,
-               OnVersion on_version)
-      : zones_(zones), resolver_(resolver), edges_(edges), on_version_(std::move(on_version)) {}
+               OnVersion on_version, LastKnownAddresses* last_known = nullptr)
+      : zones_(zones), resolver_(resolver), edges_(edges), last_known_(last_known), on_version_(std::move(on_version)) {}
 
   /// One round over the zones; returns how long to wait before the next (half the smallest
   /// TTL of what they transfer, within [version_check_min, version_check_max]).
@@ -59,6 +59,7 @@ class ZoneVersions {
   SnapshotCell<zone::ZoneSet>& zones_;
   resolver::AliasResolver* resolver_;
   const EdgeAddresses* edges_;
+  LastKnownAddresses* last_known_;
   OnVersion on_version_;
   std::unordered_map<std::string, State> states_;  ///< by origin (lowercase wire)
   size_t versions_made_ = 0;

@@ -83,6 +83,9 @@ struct ZoneOptions {
   std::vector<NotifyTarget> notify;
   std::string notify_key;  ///< lowercase wire name of the [[key]] NOTIFYs are signed with; empty = unsigned
   SerialPolicy serial = SerialPolicy::increment;
+  /// Seconds: new versions of the zone made by apexd (a flattened target moved) come at least
+  /// this far apart; changes closer together are merged into one version (one NOTIFY).
+  uint32_t notify_min_interval = 30;
   /// Secondary zones: the primaries to copy the zone from, tried in order (empty: a primary zone).
   std::vector<NotifyTarget> primaries;
   std::string primary_key;  ///< lowercase wire name of the [[key]] SOA queries and transfers are signed with

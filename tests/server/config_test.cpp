@@ -460,6 +460,23 @@ TEST_CASE("parse_config: sizes: max_zone_size and journal_max") {
   }
 }
 
+TEST_CASE("parse_config: notify_min_interval: seconds, 30 by default, refused with file:line otherwise") {
+  CHECK(server::parse_config(one_zone, path).zones[0].options.notify_min_interval == 30);
+  struct Case {
+    std::string value;
+    uint32_t seconds;
+  } cases[] = {{"5", 5}, {"0", 0}, {"\"90s\"", 90}, {"\"2m\"", 120}, {"\"1h\"", 3600}, {"86400", 86400}};
+  for (const Case& c : cases) {
+    CAPTURE(c.value);
+    CHECK(server::parse_config(one_zone + "notify_min_interval = " + c.value + "\n", path).zones[0].options.notify_min_interval ==
+          c.seconds);
+  }
+  for (std::string bad : {"\"1500ms\"", "86401", "\"2d\"", "-1", "\"soon\"", "true"}) {
+    CAPTURE(bad);
+    CHECK(error_of(one_zone + "notify_min_interval = " + bad + "\n").rfind(path + ":4: zone[0].notify_min_interval: ", 0) == 0);
+  }
+}
+
 TEST_CASE("parse_config: errors in the secondary keys name file:line and the key path") {
   struct Case {
     std::string what;
