@@ -155,6 +155,10 @@ std::shared_ptr<const zone::ZoneSet> Secondaries::adjust(std::shared_ptr<const z
   return std::make_shared<const zone::ZoneSet>(std::move(zones), std::move(failed));
 }
 
+void Secondaries::count(const State& st, ZoneCounters::Kind k) const {
+  if (counters) counters->add(st.cfg.origin_text, k);
+}
+
 std::shared_ptr<const zone::Zone> Secondaries::current(const State& st) const {
   if (st.expired) return st.copy;
   return zones_.load()->shared_exact(st.origin());
@@ -264,6 +268,7 @@ asio::awaitable<bool> Secondaries::refresh(State& st) {
     if (!soa.ok) {
       // A refresh that failed at its first step: counted and logged like a failed transfer.
       transfers_failed.fetch_add(1);
+    count(st, ZoneCounters::transfer_in_failed);
       spdlog::error("event=transfer_in_failed zone={} primary={} type=SOA reason=\"SOA query: {}\" action={}",
                     st.cfg.origin_text, who, soa.error, z ? "keep_old" : "servfail");
       note_failure("SOA query: " + soa.error);
@@ -276,6 +281,7 @@ asio::awaitable<bool> Secondaries::refresh(State& st) {
                      st.cfg.origin_text, who, soa.serial, z->serial());
       spdlog::debug("event=zone_up_to_date zone={} primary={} serial={}", st.cfg.origin_text, who, z->serial());
       transfers_up_to_date.fetch_add(1);
+      count(st, ZoneCounters::transfer_in_up_to_date);
       st.last_success = Clock::now();
       st.last_refresh_unix = unix_now();
       st.last_error.clear();
@@ -336,10 +342,12 @@ asio::awaitable<bool> Secondaries::refresh(State& st) {
       };
       if (install(st, z, std::move(records), t.serial, who, type, error, logged)) {
         transfers_ok.fetch_add(1);
+        count(st, ZoneCounters::transfer_in_ok);
         co_return true;
       }
     }
     transfers_failed.fetch_add(1);
+    count(st, ZoneCounters::transfer_in_failed);
     spdlog::error("event=transfer_in_failed zone={} primary={} type={} serial={} reason=\"{}\" action={}",
                   st.cfg.origin_text, who, type, soa.serial, error, z ? "keep_old" : "servfail");
     note_failure(error);

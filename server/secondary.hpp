@@ -17,6 +17,7 @@
 #include "crypto/tsig.hpp"
 #include "server/config.hpp"
 #include "server/snapshot.hpp"
+#include "server/zone_counters.hpp"
 #include "zone/zone_set.hpp"
 
 namespace apexd::server {
@@ -73,6 +74,7 @@ class Secondaries {
   std::vector<std::string> expired() const;
 
   std::atomic<uint64_t> transfers_ok{0}, transfers_failed{0}, transfers_up_to_date{0}, notifies_received{0};
+  ZoneCounters* counters = nullptr;  ///< per-zone counts too (set before the first configure())
 
  private:
   struct State;
@@ -84,6 +86,7 @@ class Secondaries {
   void publish_failed(const State& st, const std::string& why);
   void publish_status(const State& st);
   std::shared_ptr<const zone::Zone> current(const State& st) const;
+  void count(const State& st, ZoneCounters::Kind k) const;
 
   boost::asio::io_context& io_;
   SnapshotCell<zone::ZoneSet>& zones_;

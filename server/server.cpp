@@ -19,6 +19,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 
 #include "server/api_zones.hpp"
 #include "server/durable_file.hpp"
@@ -143,7 +144,9 @@ class Server {
         edges_(make_edges(cfg.proxy)),
         upstream_(make_upstream_options(cfg.resolver)),
         resolver_(make_cache_options(cfg.resolver), upstream_),
-        started_(std::chrono::system_clock::now()) {}
+        started_(std::chrono::system_clock::now()) {
+    secondaries_.counters = &zone_counters_;
+  }
 
   int run() {
     // A zone that fails to load does not stop the others (as with Knot and NSD): it is logged,
@@ -172,6 +175,7 @@ class Server {
       w->resolver = &resolver_;
       w->edges = &edges_;
       w->last_known = &last_known_;
+      w->zone_counters = &zone_counters_;
       w->tcp_clients = &tcp_clients_;
       w->tsig_keys = &tsig_keys_;
       w->secondaries = &secondaries_;
@@ -460,6 +464,7 @@ class Server {
                                           const crypto::TsigKey* key) {
     xfr::NotifyOutcome o = co_await xfr::send_notify(z, t, key);
     (o.acknowledged ? notify_acked_ : notify_unacked_).fetch_add(1);
+    zone_counters_.add(z->origin_text(), o.acknowledged ? ZoneCounters::notify_sent : ZoneCounters::notify_failed);
     if (o.acknowledged)
       spdlog::info("event=notify_sent zone={} serial={} target={} attempts={}", z->origin_text(), z->serial(), o.target,
                    o.attempts);
@@ -678,6 +683,53 @@ class Server {
         prom_value(out, "apexd_zone_last_refresh_timestamp_seconds", "zone=\"" + json_escape(z.origin_text) + "\"",
                    double(z.last_refresh));
     }
+    {
+      // Per zone, for zones that transferred or notified at all. A zone no longer configured
+      // (neither served nor failed) is dropped from the table here.
+      auto now_set = zones_.load();
+      std::unordered_set<std::string> secondary_origins;
+      for (const SecondaryStatus& s : secondaries_.status()) secondary_origins.insert(s.origin_text);
+      auto per_zone = zone_counters_.list([&](const std::string& origin_text) {
+        auto text = wire::name_from_text(origin_text);
+        if (!text) return false;
+        std::string lower = wire::name_lower({reinterpret_cast<const uint8_t*>(text->data()), text->size()});
+        wire::NameView v(reinterpret_cast<const uint8_t*>(lower.data()), lower.size());
+        return secondary_origins.count(origin_text) || now_set->find_exact(v) || now_set->find_failed(v);
+      });
+      struct Family {
+        const char* name;
+        const char* help;
+        std::vector<std::pair<const char*, ZoneCounters::Kind>> results;
+      };
+      const Family families[] = {
+          {"apexd_zone_transfers_out_total", "AXFR/IXFR answered per zone, by result.",
+           {{"ok", ZoneCounters::transfer_out_ok},
+            {"up_to_date", ZoneCounters::transfer_out_up_to_date},
+            {"refused", ZoneCounters::transfer_out_refused},
+            {"failed", ZoneCounters::transfer_out_failed}}},
+          {"apexd_zone_transfers_in_total", "Refreshes of each secondary zone, by result.",
+           {{"ok", ZoneCounters::transfer_in_ok},
+            {"up_to_date", ZoneCounters::transfer_in_up_to_date},
+            {"failed", ZoneCounters::transfer_in_failed}}},
+          {"apexd_zone_notify_sent_total", "NOTIFYs sent per zone: acknowledged, or failed after every try.",
+           {{"acknowledged", ZoneCounters::notify_sent}, {"failed", ZoneCounters::notify_failed}}},
+          {"apexd_zone_notify_received_total", "Allowed NOTIFYs received per secondary zone.",
+           {{"", ZoneCounters::notify_received}}},
+      };
+      for (const Family& f : families) {
+        prom_header(out, f.name, "counter", f.help);
+        for (const auto& [origin_text, counts] : per_zone) {
+          bool any = false;
+          for (const auto& [result, kind] : f.results) any |= counts[kind] != 0;
+          if (!any) continue;
+          for (const auto& [result, kind] : f.results) {
+            std::string labels = "zone=\"" + json_escape(origin_text) + "\"";
+            if (*result) labels += std::string(",result=\"") + result + "\"";
+            prom_value(out, f.name, labels, double(counts[kind]));
+          }
+        }
+      }
+    }
     prom_header(out, "apexd_cache_entries", "gauge", "Entries in the flattening cache.");
     prom_value(out, "apexd_cache_entries", "", double(resolver_.cache().size()));
     prom_header(out, "apexd_upstream_response_seconds", "summary", "Upstream response time.");
@@ -725,6 +777,7 @@ class Server {
   /// New zone versions when flattened addresses move; runs on reload_io_ (never beside a reload).
   /// IXFR journals, state_dir/journal; versions journaled on reload_io_.
   LastKnownAddresses last_known_;
+  ZoneCounters zone_counters_;
   Journals journals_{cfg_.state_dir + "/journal", reload_io_, zones_, &resolver_, &edges_, &last_known_};
   ZoneVersions versions_{zones_, &resolver_, &edges_, [this](auto before, auto after) { new_version(before, after); },
                          &last_known_};

@@ -133,10 +133,17 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
   std::optional<crypto::TsigSigner> signer;
   const crypto::TsigKey* key = nullptr;  // the request's, when signed
   auto sign = [&](size_t len) { return signer && len ? signer->sign(out, len, unix_now()) : len; };
-  auto reply = [&](uint16_t rcode, const char* why) -> asio::awaitable<bool> {
+  auto count = [&](ZoneCounters::Kind k) {
+    if (z && ctx.zone_counters) ctx.zone_counters->add(z->origin_text(), k);
+  };
+  // An error answer; a refusal unless `refused` is false (the transfer failed, counted already).
+  auto reply = [&](uint16_t rcode, const char* why, bool refused = true) -> asio::awaitable<bool> {
     spdlog::info("event=transfer_refused type={} zone={} client={} rcode={} reason=\"{}\"", kind,
                  wire::name_to_text(q.qname_lower.view()), client, rcode, why);
-    ctx.stats.transfers_refused.add();
+    if (refused) {
+      ctx.stats.transfers_refused.add();
+      count(ZoneCounters::transfer_out_refused);
+    }
     co_return co_await write_message(socket, buf, sign(error_reply(out, q, rcode)), ctx.config.tcp_idle_timeout);
   };
   wire::TsigLookup tsig = wire::find_tsig(request);
@@ -152,6 +159,7 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
                    wire::name_to_text(q.qname_lower.view()), client, v.rcode(), v.error(),
                    wire::name_to_text(tsig.record.key_name.view()));
       ctx.stats.transfers_refused.add();
+      count(ZoneCounters::transfer_out_refused);
       co_return co_await write_message(socket, buf, len, ctx.config.tcp_idle_timeout);
     }
     signer.emplace(*v.key, v.request_mac.view());
@@ -181,6 +189,7 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
     if (serial_at_least(*have, z->serial())) {
       spdlog::info("event=transfer type=IXFR zone={} client={} serial={} result=up_to_date", z->origin_text(), client,
                    z->serial());
+      count(ZoneCounters::transfer_out_up_to_date);
       co_return co_await write_message(socket, buf, sign(soa_reply(out, q, *z)), ctx.config.tcp_idle_timeout);
     }
     // From the journal when it reaches back to the client's serial; else the whole zone,
@@ -203,12 +212,14 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
         spdlog::error("event=transfer_failed type={} zone={} client={} reason=\"TSIG signing failed\"", kind,
                       z->origin_text(), client);
         ctx.stats.transfers_failed.add();
+        count(ZoneCounters::transfer_out_failed);
         co_return false;
       }
       if (!co_await write_message(socket, buf, len, ctx.config.tcp_idle_timeout)) {
         spdlog::warn("event=transfer_aborted type={} zone={} client={} records={} reason=\"write failed or timed out\"",
                      kind, z->origin_text(), client, writer.records());
         ctx.stats.transfers_failed.add();
+        count(ZoneCounters::transfer_out_failed);
         co_return false;
       }
     }
@@ -216,9 +227,11 @@ asio::awaitable<bool> serve_transfer(WorkerContext& ctx, asio::ip::tcp::socket& 
       spdlog::error("event=transfer_failed type={} zone={} client={} reason=\"a record does not fit in a message\"", kind,
                     z->origin_text(), client);
       ctx.stats.transfers_failed.add();
-      co_return co_await reply(wire::rcode::SERVFAIL, "record too large");
+      count(ZoneCounters::transfer_out_failed);
+      co_return co_await reply(wire::rcode::SERVFAIL, "record too large", false);
     }
     ctx.stats.transfers_out.add();
+    count(ZoneCounters::transfer_out_ok);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     spdlog::info("event=transfer type={} zone={} client={} serial={} records={} messages={} ms={}{}", kind,
                  z->origin_text(), client, z->serial(), writer.records(), writer.messages(), ms,

@@ -49,6 +49,7 @@ HandleResult handle_notify(WorkerContext& ctx, std::span<const uint8_t> request,
                  v.serial ? std::to_string(*v.serial) : "-",
                  v.key.empty() ? "-" : wire::name_to_text({reinterpret_cast<const uint8_t*>(v.key.data()), v.key.size()}));
     ctx.secondaries->notified(v.origin);
+    if (ctx.zone_counters) ctx.zone_counters->add(zone, ZoneCounters::notify_received);
   } else if (v.size) {
     spdlog::info("event=notify_refused client={} rcode={}", peer_text(&peer), wire::rcode_to_text(v.rcode));
   }

@@ -24,6 +24,7 @@
 #include "server/journals.hpp"
 #include "server/secondary.hpp"
 #include "server/updates.hpp"
+#include "server/zone_counters.hpp"
 #include "server/query_handler.hpp"
 #include "server/snapshot.hpp"
 #include "zone/zone_set.hpp"
@@ -54,6 +55,7 @@ struct WorkerContext {
   resolver::AliasResolver* resolver = nullptr;  ///< shared by all workers; null: no flattening upstream
   const EdgeAddresses* edges = nullptr;
   LastKnownAddresses* last_known = nullptr;  ///< shared: what flattened names last transferred
+  ZoneCounters* zone_counters = nullptr;     ///< shared: per-zone transfer and NOTIFY counts
   WorkerCounters stats;
   bool log_queries = false;
   RateLimiter* rrl = nullptr;  ///< response rate limiting of UDP answers, shared (null = off)

@@ -802,6 +802,11 @@ def check_notifies(res, aport, cport, apexd):
     after = metrics(cport).sum("apexd_notify_received_total")
     res.check(after > before, "apexd_notify_received_total went up (%g -> %g)"
               % (before, after))
+    per_zone = metrics(cport).get("apexd_zone_notify_received_total", None,
+                                  zone="fromknot.test.")
+    res.check(per_zone is not None and per_zone >= 1,
+              "apexd_zone_notify_received_total{zone=\"fromknot.test.\"} >= 1",
+              "  got %r" % per_zone)
     res.check(apexd.alive(), "apexd alive after the NOTIFYs")
 
 
@@ -834,9 +839,17 @@ def check_metrics_zones(res, cport, secondaries, t_start, label):
     res.check(ok_total >= len(secondaries),
               "%s: apexd_transfers_in_total{result=\"ok\"} >= %d (got %g)"
               % (label, len(secondaries), ok_total))
+    per_zone_ok = p.sum("apexd_zone_transfers_in_total", result="ok")
+    res.check(per_zone_ok == ok_total,
+              "%s: apexd_zone_transfers_in_total{result=\"ok\"} summed over zones = "
+              "the global count (%g)" % (label, ok_total), "  got %g" % per_zone_ok)
     now = time.time()
     zs = zones_json(cport)
     for origin, (serial, pport, expire) in secondaries.items():
+        n = p.get("apexd_zone_transfers_in_total", None, zone=origin, result="ok")
+        res.check(n is not None and n >= 1,
+                  "%s: apexd_zone_transfers_in_total{zone=\"%s\",result=\"ok\"} >= 1"
+                  % (label, origin), "  got %r" % n)
         s = p.get("apexd_zone_serial", None, zone=origin)
         res.check(s == serial, "%s: apexd_zone_serial{zone=\"%s\"} = %d"
                   % (label, origin, serial), "  got %r" % s)

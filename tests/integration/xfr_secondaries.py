@@ -91,6 +91,7 @@ import dns.zone
 
 import harness
 from harness import distinct_ports, tail  # noqa: E402
+import ops_common as oc  # noqa: E402
 from tsig_keys import TsigKey, tsig_keygen  # noqa: E402
 
 HOST = harness.HOST
@@ -1174,6 +1175,44 @@ def check_notify_sent(res, apexd, secs, zone, serial):
               "  apexd transfers:\n%s" % "\n".join("    " + l for l in xfer))
 
 
+def check_zone_metrics(res, cport, live, secs):
+    """Per-zone transfer and NOTIFY counters, after the transfers and refusals above."""
+    try:
+        p = oc.get_metrics(cport)
+    except Exception as e:  # noqa: BLE001
+        res.fail("/metrics answers", "  %s" % e)
+        return
+    got = lambda name, zone, result: p.get(name, None, zone=zone, result=result)  # noqa: E731
+    n = got("apexd_zone_transfers_out_total", ORIGIN, "ok")
+    res.check(n is not None and n >= 2 * len(live),
+              "apexd_zone_transfers_out_total{zone=\"%s\",result=\"ok\"} >= %d "
+              "(each secondary's AXFR and IXFR, our own checks)" % (ORIGIN, 2 * len(live)),
+              "  got %r" % n)
+    n = got("apexd_zone_transfers_out_total", ORIGIN, "up_to_date")
+    res.check(n is not None and n >= 1,
+              "apexd_zone_transfers_out_total{zone=\"%s\",result=\"up_to_date\"} >= 1 "
+              "(the IXFR from the current serial)" % ORIGIN, "  got %r" % n)
+    n = got("apexd_zone_transfers_out_total", SECURE, "refused")
+    res.check(n is not None and n >= 3,
+              "apexd_zone_transfers_out_total{zone=\"%s\",result=\"refused\"} >= 3 "
+              "(unsigned, BADKEY, BADSIG...)" % SECURE, "  got %r" % n)
+    for zone in (ORIGIN, SECURE):
+        n = got("apexd_zone_notify_sent_total", zone, "acknowledged")
+        res.check(n is not None and n >= len(secs),
+                  "apexd_zone_notify_sent_total{zone=\"%s\",result=\"acknowledged\"} >= %d"
+                  % (zone, len(secs)), "  got %r" % n)
+    # platform.test. has no allow_transfer: check_access's AXFR was refused, nothing sent.
+    res.check(got("apexd_zone_transfers_out_total", PLATFORM, "refused") == 1 and
+              got("apexd_zone_transfers_out_total", PLATFORM, "ok") == 0,
+              "%s: one transfer refused, none sent" % PLATFORM,
+              "  got %r" % {dict(l).get("result"): v for l, v in
+                            p.series("apexd_zone_transfers_out_total").items()
+                            if dict(l).get("zone") == PLATFORM})
+    res.check(not any(dict(l).get("zone") == "nothere.test."
+                      for l in p.series("apexd_zone_transfers_out_total")),
+              "a name that is not a zone of ours gets no per-zone counters")
+
+
 def check_wrong_secret(res, bad, apexd, key):
     """The knotd whose xfr-key has another secret: apexd answers BADSIG, so
     it never has secure.test. (knotd answers SERVFAIL for a zone it has not
@@ -1216,7 +1255,7 @@ def body(args, res, workdir):
     if not binary:
         return
     t_start = time.monotonic()
-    aport, badport, *sports = distinct_ports(2 + len(SECONDARIES))
+    aport, badport, cport, *sports = distinct_ports(3 + len(SECONDARIES))
 
     # TSIG keys as tsig-keygen prints them; "nokey"'s secret doubles as the
     # wrong secret
@@ -1270,6 +1309,7 @@ def body(args, res, workdir):
         "[server]", 'listen = ["%s:%d"]' % (HOST, aport),
         'state_dir = "%s"' % os.path.join(workdir, "state"), "",
         "[log]", 'level = "info"', "",
+        "[control]", 'listen = "%s:%d"' % (HOST, cport), "",
         "[proxy]", 'ipv4 = ["%s"]' % EDGE4, 'ipv6 = ["%s"]' % EDGE6,
         "ttl = %d" % PROXY_TTL, ""]
     for k in (k256, k512):
@@ -1365,6 +1405,7 @@ def body(args, res, workdir):
 
     # TSIG refusals, against apexd directly
     check_secure_refusals(res, aport, apexd, k256, k512, unknown)
+    check_zone_metrics(res, cport, live, secs)
 
     for s in secs + ([bad] if bad else []):
         p = s["proc"]
