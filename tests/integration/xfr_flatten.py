@@ -26,7 +26,11 @@ Checks:
 - an AAAA-only change (2001:db8::8) also reaches the secondaries, as one more
   version (serial + 2); as it comes within 30 s of the first version, that
   version is not made before 30 s after the first one (changes closer
-  together are merged), while apexd's own answers follow the platform at once.
+  together are merged), while apexd's own answers follow the platform at once;
+- the resolver fails (unbound stopped) past apexd's serve_stale window: a
+  transfer still carries the last known A and AAAA (logged as
+  action="last known addresses sent"), the serial does not move and no
+  version is made (issue 11: a broken target keeps its last known addresses).
 
 A secondary whose binary is absent is skipped (printed); one that cannot start
 is a failure, with its stderr.  Ends with `N passed, N failed`; exits 1 on any
@@ -60,6 +64,8 @@ CONVERGE_EXPECT = 15.0       # what it should roughly take (TTL + TTL/2 + transf
 MERGE_INTERVAL = 30.0        # apexd's notify_min_interval
 MERGE_SLACK = 15.0           # after the merge interval, for the round + transfer
 QUIET = 2 * TTL + 1          # step 4: unchanged platform, no new version
+STALE = 2                    # apexd's [resolver] serve_stale: step 6 outlives it
+LAST_KNOWN_BOUND = 30.0      # step 6: TTL + STALE + a round of new versions, with slack
 POLL = 0.1
 
 KNOTD = "/usr/sbin/knotd"
@@ -450,7 +456,7 @@ def body(args, res, workdir):
             'state_dir = "%s"' % os.path.join(workdir, "state"), "",
             "[log]", 'level = "info"', "",
             "[resolver]", 'upstreams = ["%s:%d"]' % (HOST, unbound.port),
-            "min_ttl = 1", "",
+            "min_ttl = 1", 'serve_stale = "%ds"' % STALE, "",
             "[[zone]]", 'origin = "%s"' % ORIGIN, 'file = "%s"' % zpath,
             'allow_transfer = ["127.0.0.0/8"]', notify, 'serial = "increment"',
             ""]))
@@ -631,6 +637,37 @@ def body(args, res, workdir):
     compare_axfr(res, apexd, live, "after the AAAA change")
     note_transfers(res, apexd, SERIAL1 + 2, live)
 
+    # 6. the resolver goes away for longer than the stale window: the transfers
+    # keep the last known addresses, and nothing moves
+    harness.stop(unbound)
+    t_stop = time.monotonic()
+    kept = re.compile(r"event=transfer_target_unresolved zone=%s .*action=\"last known "
+                      r"addresses sent\"" % re.escape(ORIGIN))
+    seen = None
+    while time.monotonic() - t_stop < LAST_KNOWN_BOUND:
+        if kept.search(apexd.stderr()):
+            seen = time.monotonic() - t_stop
+            break
+        time.sleep(POLL)
+    res.check(seen is not None,
+              "with the resolver stopped, apexd logs that the last known addresses of %s "
+              "are sent" % ORIGIN,
+              "  not within %.0f s; apexd stderr:\n%s" % (LAST_KNOWN_BOUND, tail(apexd.stderr(), 20)))
+    if seen is not None:
+        print("NOTE the resolver stopped: last known addresses used %.2f s later" % seen)
+    got, _ = axfr_records(aport)
+    want = {"%s A %s" % (ORIGIN, A2), "%s AAAA %s" % (ORIGIN, AAAA2)}
+    res.check(got is not None and want <= {l.replace(" a ", " A ").replace(" aaaa ", " AAAA ")
+                                           for l in got},
+              "an AXFR with the resolver down still carries %s A %s and AAAA %s"
+              % (ORIGIN, A2, AAAA2),
+              "  got %s" % (sorted(l for l in got if l.startswith(ORIGIN)) if got else got))
+    time.sleep(0.5)
+    res.check(soa_serial(aport) == SERIAL1 + 2 and len(log.versions()) == 2,
+              "the failing resolver made no new version (serial stays %d)" % (SERIAL1 + 2),
+              "  serial %s; versions:\n%s" % (soa_serial(aport),
+                                              "\n".join("    " + v[3] for v in log.versions())))
+
     err = apexd.stderr()
     res.check("event=notify_failed" not in err, "apexd logs no notify_failed",
               "  %s" % "\n  ".join(l for l in err.splitlines() if "notify_failed" in l))
@@ -648,7 +685,6 @@ def body(args, res, workdir):
               "  exit %s; stderr:\n%s" % (apexd.popen.returncode, tail(apexd.stderr())))
     for s in secs:
         harness.stop(s["proc"])
-    harness.stop(unbound)
     harness.stop(knot)
     harness.stop(apexd)
     res.check(apexd.popen.returncode == 0, "apexd exits 0 on SIGTERM",
