@@ -205,6 +205,33 @@ TEST_CASE("records_to_text: RDATA that is not valid for its type goes out as RFC
   check_text_round_trip(records, origin, "hand-made records");
 }
 
+// Regression (fuzz_xfr_in, CI): ldns prints a '"' inside a name bare; the copy a secondary
+// wrote then failed to load ("quoted string not closed on its line").
+TEST_CASE("records_to_text: a '\"' inside an RDATA name reads back") {
+  std::string origin = test::wire_name("rt.test.");
+  auto rec = [&](const std::string& owner, uint16_t type, std::string rdata) {
+    zone::Record r;
+    r.owner = test::wire_name(owner);
+    r.type = type;
+    r.ttl = 300;
+    r.rdata = std::move(rdata);
+    return r;
+  };
+  std::string quoted = std::string("\x03" "a\"b") + test::wire_name("rt.test.");            // a"b.rt.test.
+  std::string escaped = std::string("\x05" "\0\0\"<\xc0", 6) + test::wire_name("rt.test.");  // with escapes too
+  std::vector<zone::Record> records = {
+      rec("rt.test.", wire::rrtype::SOA,
+          test::wire_name("ns.rt.test.") + test::wire_name("hm.rt.test.") + std::string(20, '\1')),
+      rec("rt.test.", wire::rrtype::NS, test::wire_name("ns.rt.test.")),
+      rec("m.rt.test.", wire::rrtype::MX, std::string("\0\x0a", 2) + quoted),
+      rec("n.rt.test.", wire::rrtype::MX, std::string("\0\x0a", 2) + escaped),
+      rec("c.rt.test.", wire::rrtype::CNAME, quoted),
+      rec("s.rt.test.", wire::rrtype::SRV, std::string("\0\1\0\2\0\x35", 6) + quoted),
+      rec("t.rt.test.", wire::rrtype::TXT, std::string("\x05" "a\"b\"c", 6)),
+  };
+  check_text_round_trip(records, origin, "names with quotes");
+}
+
 TEST_CASE("records_to_text round trip over every zone file of the integration tests that loads") {
   fs::path root = fs::path(__FILE__).parent_path().parent_path() / "integration";
   REQUIRE(fs::is_directory(root / "zones"));
